@@ -1,0 +1,1024 @@
+//! The sans-IO core of a writer: queue, accounting, state machine, event coalescing and
+//! backpressure.
+//!
+//! Nothing in this module performs an OS call. It is driven by inputs — [`Core::accept`] (a
+//! write), [`Core::begin`] / [`Core::complete`] (an OS write starting and finishing),
+//! [`Core::request_stop`] / [`Core::take_unwritten`] (stop) — and it answers with what the
+//! caller must do next ([`Kick`], [`Begin`], [`Next`]) plus coalesced events
+//! ([`Core::take_events`]). The facade in `writer.rs` holds it under one mutex; backends in
+//! `sys/` only ever see it through that facade. This is the piece that property tests, loom and
+//! Miri exercise.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::event::Event;
+
+/// Writes up to this size are copied into the current staging block instead of being queued
+/// as chunks of their own, so that many small writes turn into few, large OS writes (W-4).
+pub(crate) const COPY_THRESHOLD: usize = 2 * 1024;
+/// The first staging block of a writer is this large; blocks double up to [`MAX_BLOCK`].
+const MIN_BLOCK: usize = 4 * 1024;
+/// Staging blocks never grow beyond this (unless a single copied write is larger).
+const MAX_BLOCK: usize = 64 * 1024;
+
+/// How transient errors (resource shortages, E-3) are retried before they become fatal.
+///
+/// The delay before retry `k` (counting from 0) is `initial_delay * 2^k`, capped at
+/// `max_delay`. After `max_retries` consecutive failures the error is treated as fatal (E-4).
+/// Any successful OS write resets the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Delay before the first retry. Default: 1 ms.
+    pub initial_delay: Duration,
+    /// Upper bound of a single delay. Default: 200 ms.
+    pub max_delay: Duration,
+    /// Consecutive failures tolerated before the error becomes fatal. Default: 10.
+    pub max_retries: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(200),
+            max_retries: 10,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `attempt` (0-based).
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+        self.initial_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+}
+
+/// The limits a core enforces; built from the public `Builder`.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// Above this many queued bytes `write` reports backpressure (W-12).
+    pub(crate) high_water: usize,
+    /// `Writable` fires when the queue falls to or below this after having been above
+    /// `high_water`.
+    pub(crate) low_water: usize,
+    /// Writes that would take the queue above this are refused (W-12).
+    pub(crate) hard_limit: Option<usize>,
+    /// Largest single OS write.
+    pub(crate) max_write: usize,
+    /// Largest number of chunks in one gather write.
+    pub(crate) max_slices: usize,
+    /// Retry policy for transient errors (E-3).
+    pub(crate) retry: RetryPolicy,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            high_water: 1024 * 1024,
+            low_water: 256 * 1024,
+            hard_limit: None,
+            max_write: 256 * 1024,
+            max_slices: 64,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// How the outcome of an OS write is classified, per OS, by `sys::classify` (E-1).
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The OS took this many bytes (possibly fewer than submitted: a short write).
+    Wrote(usize),
+    /// Interrupted before anything was written (`EINTR`): retry at once.
+    Interrupted,
+    /// The pipe is full (`EAGAIN`): retry when it becomes writable.
+    WouldBlock,
+    /// A resource shortage (E-3): retry after a backoff delay, then give up.
+    Transient(io::Error),
+    /// The reader went away (E-2).
+    PeerClosed(io::Error),
+    /// Our own stop cancelled the operation (Windows: `ERROR_OPERATION_ABORTED` after
+    /// `CancelIoEx`); `n` bytes were written before it was.
+    #[cfg_attr(unix, allow(dead_code))] // Unix writes are synchronous: nothing to cancel.
+    Cancelled(usize),
+    /// Anything else (E-4).
+    Fatal(io::Error),
+}
+
+/// The writer's life cycle. Changes only under the core's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Accepting writes.
+    Open,
+    /// `close` was called or the writer was dropped with the linger policy: no new writes;
+    /// the queue drains, then the handle is closed.
+    Closing,
+    /// The handle was closed after the queue drained.
+    Closed,
+    /// The reader went away; the unwritten bytes stay queued until `stop` takes them.
+    PeerClosed,
+    /// A fatal error ended the writer; the unwritten bytes stay queued until `stop` takes them.
+    Failed,
+    /// `stop` was called: no more I/O, no more events.
+    Stopped,
+}
+
+/// What the I/O side is doing. Changes only under the core's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoState {
+    /// Nothing to do, nobody scheduled.
+    Idle,
+    /// Data is queued and the backend was asked to write it (one kick per burst).
+    Scheduled,
+    /// One OS write is outstanding (W-3); the queue's head is its data.
+    InFlight,
+    /// The pipe was full; the backend waits for writability.
+    AwaitingWritable,
+    /// A transient error is being retried after a delay.
+    Backoff,
+}
+
+/// Tells the facade whether the backend must be asked to start writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Kick {
+    /// The I/O side is already busy with this writer; it will pick the new data up.
+    No,
+    /// The writer was idle: the backend must be kicked (once per burst).
+    Yes,
+}
+
+/// The answer to [`Core::begin`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Begin {
+    /// Submit the chunks placed in the output vector: `len` bytes in total.
+    Submit(usize),
+    /// Nothing to write now; the writer went idle.
+    Idle,
+    /// Nothing left and the writer is closing: close the handle now (then call
+    /// [`Core::closed`]).
+    Close,
+    /// The writer ended (stopped, failed, peer closed): do no more I/O.
+    Halt,
+}
+
+/// The answer to [`Core::complete`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Next {
+    /// Call [`Core::begin`] again.
+    Continue,
+    /// Wait until the handle is writable, then call [`Core::begin`].
+    AwaitWritable,
+    /// Wait this long, then call [`Core::begin`].
+    RetryAfter(Duration),
+    /// The writer ended; do no more I/O.
+    Halt,
+}
+
+/// Refusal of a write by the core, before anything was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The queue would exceed the hard limit.
+    HardLimit,
+    /// The writer is closing or closed.
+    Closed,
+    /// The reader went away.
+    PeerClosed,
+    /// The writer failed with this raw OS code (if it had one) and kind.
+    Failed(Option<i32>, io::ErrorKind),
+    /// The writer was stopped.
+    Stopped,
+}
+
+impl Refusal {
+    /// The error a refused write reports. Built without allocating.
+    pub(crate) fn to_error(self) -> io::Error {
+        match self {
+            Refusal::HardLimit => io::ErrorKind::WouldBlock.into(),
+            Refusal::Closed => io::ErrorKind::BrokenPipe.into(),
+            Refusal::PeerClosed => io::ErrorKind::BrokenPipe.into(),
+            Refusal::Failed(Some(code), _) => io::Error::from_raw_os_error(code),
+            Refusal::Failed(None, kind) => kind.into(),
+            Refusal::Stopped => io::ErrorKind::NotConnected.into(),
+        }
+    }
+}
+
+/// The result of an accepted write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    queued: usize,
+    above_high_water: bool,
+}
+
+impl Accepted {
+    /// Bytes queued (accepted but not yet confirmed written) right after this write.
+    pub fn bytes_to_write(&self) -> usize {
+        self.queued
+    }
+
+    /// True when the queue is above the high-water mark: the caller should pause until
+    /// [`Event::Writable`] (W-12). The data was accepted all the same.
+    pub fn is_above_high_water(&self) -> bool {
+        self.above_high_water
+    }
+}
+
+/// Bytes that were accepted but never written, handed back by `stop` (W-10).
+///
+/// The chunks are in write order; their concatenation is exactly the unwritten suffix of
+/// everything the writer accepted.
+#[derive(Default, Clone, PartialEq, Eq)]
+pub struct Unwritten {
+    chunks: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Unwritten {
+    /// Total number of unwritten bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing was left unwritten.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The unwritten chunks, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        self.chunks.iter()
+    }
+
+    /// The unwritten bytes as one vector (copies them).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for chunk in &self.chunks {
+            out.extend_from_slice(chunk);
+        }
+        out
+    }
+
+    /// The unwritten bytes as one `Bytes` (copies only when there is more than one chunk).
+    pub fn into_bytes(mut self) -> Bytes {
+        if self.chunks.len() == 1 {
+            return self.chunks.pop_front().unwrap_or_default();
+        }
+        Bytes::from(self.to_vec())
+    }
+}
+
+impl fmt::Debug for Unwritten {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unwritten")
+            .field("len", &self.len)
+            .field("chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+impl From<Unwritten> for Vec<u8> {
+    fn from(u: Unwritten) -> Vec<u8> {
+        u.to_vec()
+    }
+}
+
+/// The queue of accepted, not yet written bytes: sealed chunks in order, then the open
+/// staging block that small writes are appended to.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    /// Sealed chunks, oldest first. The head may be partly written (its prefix was consumed).
+    chunks: VecDeque<Bytes>,
+    /// The staging block small writes are copied into; logically after every sealed chunk.
+    tail: BytesMut,
+    /// Total unwritten bytes (sealed chunks plus tail).
+    len: usize,
+    /// Capacity of the next staging block.
+    next_block: usize,
+}
+
+impl Queue {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends a copy of `data`.
+    pub(crate) fn push_slice(&mut self, data: &[u8]) {
+        if data.len() > COPY_THRESHOLD && data.len() >= self.tail.capacity() - self.tail.len() {
+            // A large write that would not fit: its own chunk, one copy.
+            self.seal();
+            self.chunks.push_back(Bytes::copy_from_slice(data));
+        } else {
+            if self.tail.capacity() - self.tail.len() < data.len() {
+                self.seal();
+                let block = self.next_block.clamp(MIN_BLOCK, MAX_BLOCK);
+                self.next_block = (block * 2).min(MAX_BLOCK);
+                self.tail = BytesMut::with_capacity(block.max(data.len()));
+            }
+            self.tail.extend_from_slice(data);
+        }
+        self.len += data.len();
+    }
+
+    /// Appends an owned buffer without copying (unless it is small).
+    pub(crate) fn push_bytes(&mut self, data: Bytes) {
+        if data.len() <= COPY_THRESHOLD {
+            self.push_slice(&data);
+            return;
+        }
+        self.seal();
+        self.len += data.len();
+        self.chunks.push_back(data);
+    }
+
+    /// Moves the staging block's filled part to the sealed chunks. Later writes go after it.
+    fn seal(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+    }
+
+    /// Clones (cheaply: reference counts) the head chunks into `out`, at most `max_bytes` in
+    /// at most `max_slices` chunks. Returns the number of bytes placed in `out`.
+    pub(crate) fn peek(
+        &mut self,
+        max_bytes: usize,
+        max_slices: usize,
+        out: &mut Vec<Bytes>,
+    ) -> usize {
+        out.clear();
+        self.seal();
+        let mut total = 0;
+        for chunk in &self.chunks {
+            if out.len() == max_slices || total == max_bytes {
+                break;
+            }
+            let take = chunk.len().min(max_bytes - total);
+            out.push(chunk.slice(..take));
+            total += take;
+        }
+        total
+    }
+
+    /// Drops the first `n` bytes (they were written).
+    pub(crate) fn consume(&mut self, mut n: usize) {
+        debug_assert!(n <= self.len);
+        self.len -= n;
+        while n > 0 {
+            let Some(head) = self.chunks.front_mut() else {
+                unreachable!("consumed more than was submitted");
+            };
+            if head.len() > n {
+                head.advance(n);
+                return;
+            }
+            n -= head.len();
+            self.chunks.pop_front();
+        }
+        if self.len == 0
+            && self.chunks.is_empty()
+            && self.tail.is_empty()
+            && self.tail.capacity() > MIN_BLOCK
+        {
+            // An idle writer keeps no large block alive.
+            self.tail = BytesMut::new();
+            self.next_block = MIN_BLOCK;
+        }
+    }
+
+    /// Takes everything out of the queue.
+    pub(crate) fn take_all(&mut self) -> Unwritten {
+        self.seal();
+        let chunks = std::mem::take(&mut self.chunks);
+        let len = std::mem::replace(&mut self.len, 0);
+        self.tail = BytesMut::new();
+        Unwritten { chunks, len }
+    }
+}
+
+/// Events produced but not yet delivered, coalesced (W-7).
+#[derive(Debug, Default)]
+pub(crate) struct PendingEvents {
+    written: u64,
+    writable: bool,
+    drained: bool,
+    terminal: Option<Event>,
+}
+
+impl PendingEvents {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.written == 0 && !self.writable && !self.drained && self.terminal.is_none()
+    }
+
+    /// Moves the pending events into `out`, in delivery order.
+    fn drain_into(&mut self, out: &mut Vec<Event>) {
+        if self.written > 0 {
+            out.push(Event::Written(std::mem::take(&mut self.written)));
+        }
+        if std::mem::take(&mut self.writable) {
+            out.push(Event::Writable);
+        }
+        if std::mem::take(&mut self.drained) {
+            out.push(Event::Drained);
+        }
+        if let Some(t) = self.terminal.take() {
+            out.push(t);
+        }
+    }
+}
+
+/// The writer's whole state, minus the OS handle.
+#[derive(Debug)]
+pub(crate) struct Core {
+    queue: Queue,
+    limits: Limits,
+    phase: Phase,
+    io: IoState,
+    accepted: u64,
+    written: u64,
+    /// Bytes submitted by the in-flight operation.
+    in_flight: usize,
+    /// The queue went above the high-water mark and `Writable` has not fired since.
+    above_high: bool,
+    /// Consecutive transient failures (E-3).
+    retries: u32,
+    events: PendingEvents,
+    /// `written` as last observed by `wait_for_bytes_written` (W-9).
+    wait_mark: u64,
+    /// The error that ended the writer (E-4), kept for waits and refusals.
+    failure: Option<(Option<i32>, io::ErrorKind)>,
+}
+
+impl Core {
+    pub(crate) fn new(limits: Limits) -> Core {
+        Core {
+            queue: Queue::default(),
+            limits,
+            phase: Phase::Open,
+            io: IoState::Idle,
+            accepted: 0,
+            written: 0,
+            in_flight: 0,
+            above_high: false,
+            retries: 0,
+            events: PendingEvents::default(),
+            wait_mark: 0,
+            failure: None,
+        }
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub(crate) fn io_state(&self) -> IoState {
+        self.io
+    }
+
+    /// Bytes accepted so far.
+    pub(crate) fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
+    /// Bytes confirmed written so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Bytes accepted and not yet confirmed written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// True while an OS write is outstanding or about to be (W-6).
+    pub(crate) fn is_active(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::Closing)
+            && (self.io != IoState::Idle || self.queue.len() > 0)
+    }
+
+    /// The queue's state as a write would report it.
+    pub(crate) fn status(&self) -> Accepted {
+        let queued = self.queue.len();
+        Accepted {
+            queued,
+            above_high_water: queued > self.limits.high_water,
+        }
+    }
+
+    pub(crate) fn failure(&self) -> Option<(Option<i32>, io::ErrorKind)> {
+        self.failure
+    }
+
+    /// Checks whether a write of `len` bytes may be queued (W-12, E-2, E-4).
+    pub(crate) fn admit(&self, len: usize) -> Result<(), Refusal> {
+        match self.phase {
+            Phase::Open => {}
+            Phase::Closing | Phase::Closed => return Err(Refusal::Closed),
+            Phase::PeerClosed => return Err(Refusal::PeerClosed),
+            Phase::Failed => {
+                let (code, kind) = self.failure.unwrap_or((None, io::ErrorKind::Other));
+                return Err(Refusal::Failed(code, kind));
+            }
+            Phase::Stopped => return Err(Refusal::Stopped),
+        }
+        if let Some(limit) = self.limits.hard_limit {
+            if self.queue.len().saturating_add(len) > limit {
+                return Err(Refusal::HardLimit);
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a write admitted by [`Core::admit`]; `push` places the bytes into the queue.
+    pub(crate) fn accept(&mut self, len: usize, push: impl FnOnce(&mut Queue)) -> (Accepted, Kick) {
+        debug_assert!(self.admit(len).is_ok());
+        push(&mut self.queue);
+        self.accepted += len as u64;
+        self.events.drained = false;
+        let queued = self.queue.len();
+        if queued > self.limits.high_water {
+            self.above_high = true;
+        }
+        let kick = if self.io == IoState::Idle {
+            self.io = IoState::Scheduled;
+            Kick::Yes
+        } else {
+            Kick::No
+        };
+        (
+            Accepted {
+                queued,
+                above_high_water: queued > self.limits.high_water,
+            },
+            kick,
+        )
+    }
+
+    /// Starts an OS write: fills `out` with the chunks to submit.
+    pub(crate) fn begin(&mut self, out: &mut Vec<Bytes>) -> Begin {
+        out.clear();
+        debug_assert_ne!(self.io, IoState::InFlight, "W-3: one operation at a time");
+        match self.phase {
+            Phase::Open | Phase::Closing => {}
+            Phase::Closed | Phase::PeerClosed | Phase::Failed | Phase::Stopped => {
+                self.io = IoState::Idle;
+                return Begin::Halt;
+            }
+        }
+        let n = self
+            .queue
+            .peek(self.limits.max_write, self.limits.max_slices, out);
+        if n == 0 {
+            self.io = IoState::Idle;
+            if self.phase == Phase::Closing {
+                return Begin::Close;
+            }
+            return Begin::Idle;
+        }
+        self.io = IoState::InFlight;
+        self.in_flight = n;
+        Begin::Submit(n)
+    }
+
+    /// Records the outcome of the in-flight OS write.
+    pub(crate) fn complete(&mut self, outcome: Outcome) -> Next {
+        debug_assert_eq!(self.io, IoState::InFlight);
+        let submitted = std::mem::take(&mut self.in_flight);
+        self.io = IoState::Scheduled;
+        match outcome {
+            Outcome::Wrote(n) => {
+                assert!(
+                    n <= submitted,
+                    "the OS reported more bytes than were submitted"
+                );
+                self.retries = 0;
+                self.record_written(n);
+                if self.phase == Phase::Stopped {
+                    self.io = IoState::Idle;
+                    return Next::Halt;
+                }
+                if n == 0 {
+                    // A zero-byte success on a non-empty submission: treat as a full pipe.
+                    self.io = IoState::AwaitingWritable;
+                    return Next::AwaitWritable;
+                }
+                Next::Continue
+            }
+            Outcome::Cancelled(n) => {
+                self.record_written(n.min(submitted));
+                self.io = IoState::Idle;
+                Next::Halt
+            }
+            Outcome::Interrupted => self.unless_stopped(Next::Continue),
+            Outcome::WouldBlock => {
+                if self.phase == Phase::Stopped {
+                    self.io = IoState::Idle;
+                    return Next::Halt;
+                }
+                self.io = IoState::AwaitingWritable;
+                Next::AwaitWritable
+            }
+            Outcome::Transient(error) => {
+                if self.retries >= self.limits.retry.max_retries {
+                    log::warn!(
+                        "pipe write: giving up after {} retries: {error}",
+                        self.retries
+                    );
+                    return self.end(Phase::Failed, error);
+                }
+                let delay = self.limits.retry.delay(self.retries);
+                self.retries += 1;
+                log::debug!("pipe write: transient error, retry in {delay:?}: {error}");
+                if self.phase == Phase::Stopped {
+                    self.io = IoState::Idle;
+                    return Next::Halt;
+                }
+                self.io = IoState::Backoff;
+                Next::RetryAfter(delay)
+            }
+            Outcome::PeerClosed(error) => self.end(Phase::PeerClosed, error),
+            Outcome::Fatal(error) => {
+                log::warn!("pipe write failed: {error}");
+                self.end(Phase::Failed, error)
+            }
+        }
+    }
+
+    fn unless_stopped(&mut self, next: Next) -> Next {
+        if self.phase == Phase::Stopped {
+            self.io = IoState::Idle;
+            Next::Halt
+        } else {
+            next
+        }
+    }
+
+    fn record_written(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.queue.consume(n);
+        self.written += n as u64;
+        if self.phase == Phase::Stopped {
+            return;
+        }
+        self.events.written += n as u64;
+        let queued = self.queue.len();
+        if self.above_high && queued <= self.limits.low_water {
+            self.above_high = false;
+            self.events.writable = true;
+        }
+        if queued == 0 {
+            self.events.drained = true;
+        }
+    }
+
+    /// Ends the writer after a peer close or a fatal error (E-2, E-4).
+    fn end(&mut self, phase: Phase, error: io::Error) -> Next {
+        self.io = IoState::Idle;
+        if self.phase == Phase::Stopped {
+            return Next::Halt;
+        }
+        self.failure = Some((error.raw_os_error(), error.kind()));
+        self.phase = phase;
+        let unwritten = self.queue.len();
+        self.events.drained = false;
+        self.events.writable = false;
+        self.events.terminal = Some(match phase {
+            Phase::PeerClosed => Event::PeerClosed { unwritten },
+            _ => Event::Failed {
+                error: std::sync::Arc::new(error),
+                unwritten,
+            },
+        });
+        Next::Halt
+    }
+
+    /// The I/O context cannot go on (e.g. it cannot wait for the handle): fatal (E-4).
+    pub(crate) fn fail(&mut self, error: io::Error) {
+        if matches!(self.phase, Phase::Open | Phase::Closing) && self.io != IoState::InFlight {
+            log::warn!("pipe writer failed: {error}");
+            let _ = self.end(Phase::Failed, error);
+        }
+    }
+
+    /// A transient-error delay or a writability wait is over: the backend resumes writing.
+    pub(crate) fn resume(&mut self) {
+        if matches!(self.io, IoState::AwaitingWritable | IoState::Backoff) {
+            self.io = IoState::Scheduled;
+        }
+    }
+
+    /// `close` or a lingering drop: no more writes; close once drained.
+    /// Returns true when the handle can be closed right away (nothing queued, nothing active).
+    pub(crate) fn request_close(&mut self) -> bool {
+        if self.phase == Phase::Open {
+            self.phase = Phase::Closing;
+        }
+        self.phase == Phase::Closing && self.io == IoState::Idle && self.queue.len() == 0
+    }
+
+    /// The handle was closed.
+    pub(crate) fn closed(&mut self) {
+        if self.phase == Phase::Closing {
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// First half of `stop` (W-10): no more I/O or events. Returns false if already stopped.
+    pub(crate) fn request_stop(&mut self) -> bool {
+        if self.phase == Phase::Stopped {
+            return false;
+        }
+        self.phase = Phase::Stopped;
+        self.events = PendingEvents::default();
+        true
+    }
+
+    /// Second half of `stop`, once nothing is in flight: everything not written.
+    pub(crate) fn take_unwritten(&mut self) -> Unwritten {
+        debug_assert_ne!(self.io, IoState::InFlight);
+        self.queue.take_all()
+    }
+
+    /// Moves the pending events into `out`. No events are produced after a stop.
+    pub(crate) fn take_events(&mut self, out: &mut Vec<Event>) {
+        self.events.drain_into(out);
+    }
+
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// For `wait_for_bytes_written`: true (and the mark advanced) when bytes were written
+    /// since the last call that returned true.
+    pub(crate) fn take_written_since_mark(&mut self) -> bool {
+        if self.written > self.wait_mark {
+            self.wait_mark = self.written;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core() -> Core {
+        Core::new(Limits::default())
+    }
+
+    fn write(core: &mut Core, data: &[u8]) -> Kick {
+        core.admit(data.len()).unwrap();
+        core.accept(data.len(), |q| q.push_slice(data)).1
+    }
+
+    fn concat(chunks: &[Bytes]) -> Vec<u8> {
+        chunks.iter().flat_map(|c| c.iter().copied()).collect()
+    }
+
+    #[test]
+    fn w3_kick_once_per_burst() {
+        let mut c = core();
+        assert_eq!(write(&mut c, b"abc"), Kick::Yes);
+        assert_eq!(write(&mut c, b"def"), Kick::No);
+        let mut out = Vec::new();
+        assert_eq!(c.begin(&mut out), Begin::Submit(6));
+        assert_eq!(concat(&out), b"abcdef");
+        assert_eq!(write(&mut c, b"g"), Kick::No);
+        assert_eq!(c.complete(Outcome::Wrote(6)), Next::Continue);
+        assert_eq!(c.begin(&mut out), Begin::Submit(1));
+        assert_eq!(c.complete(Outcome::Wrote(1)), Next::Continue);
+        assert_eq!(c.begin(&mut out), Begin::Idle);
+        assert_eq!(write(&mut c, b"h"), Kick::Yes);
+    }
+
+    #[test]
+    fn w6_short_write_leaves_remainder_at_head() {
+        let mut c = core();
+        let _ = write(&mut c, b"hello world");
+        let mut out = Vec::new();
+        assert_eq!(c.begin(&mut out), Begin::Submit(11));
+        assert_eq!(c.complete(Outcome::Wrote(4)), Next::Continue);
+        assert_eq!(c.queued(), 7);
+        assert_eq!(c.written(), 4);
+        assert_eq!(c.begin(&mut out), Begin::Submit(7));
+        assert_eq!(concat(&out), b"o world");
+    }
+
+    #[test]
+    fn w7_written_events_coalesce_and_drained_follows() {
+        let mut c = core();
+        let _ = write(&mut c, b"aaaa");
+        let mut out = Vec::new();
+        let _ = c.begin(&mut out);
+        let _ = c.complete(Outcome::Wrote(2));
+        let _ = c.begin(&mut out);
+        let _ = c.complete(Outcome::Wrote(2));
+        let mut ev = Vec::new();
+        c.take_events(&mut ev);
+        assert_eq!(ev, vec![Event::Written(4), Event::Drained]);
+        c.take_events(&mut ev);
+        assert_eq!(ev.len(), 2, "taking again adds nothing");
+    }
+
+    #[test]
+    fn w7_written_reported_before_peer_closed() {
+        let mut c = core();
+        let _ = write(&mut c, b"abcdef");
+        let mut out = Vec::new();
+        let _ = c.begin(&mut out);
+        let _ = c.complete(Outcome::Wrote(2));
+        let _ = c.begin(&mut out);
+        let err = io::Error::from_raw_os_error(32);
+        assert_eq!(c.complete(Outcome::PeerClosed(err)), Next::Halt);
+        let mut ev = Vec::new();
+        c.take_events(&mut ev);
+        assert_eq!(
+            ev,
+            vec![Event::Written(2), Event::PeerClosed { unwritten: 4 }]
+        );
+        assert_eq!(c.admit(1), Err(Refusal::PeerClosed));
+        assert_eq!(c.take_unwritten().to_vec(), b"cdef");
+    }
+
+    #[test]
+    fn w12_high_water_and_writable() {
+        let mut c = Core::new(Limits {
+            high_water: 10,
+            low_water: 4,
+            ..Limits::default()
+        });
+        c.admit(8).unwrap();
+        let (a, _) = c.accept(8, |q| q.push_slice(&[1; 8]));
+        assert!(!a.is_above_high_water());
+        let (a, _) = c.accept(8, |q| q.push_slice(&[2; 8]));
+        assert!(a.is_above_high_water());
+        assert_eq!(a.bytes_to_write(), 16);
+        let mut out = Vec::new();
+        let _ = c.begin(&mut out);
+        let _ = c.complete(Outcome::Wrote(10));
+        let mut ev = Vec::new();
+        c.take_events(&mut ev);
+        assert_eq!(
+            ev,
+            vec![Event::Written(10)],
+            "6 queued is above the low-water mark"
+        );
+        let _ = c.begin(&mut out);
+        let _ = c.complete(Outcome::Wrote(3));
+        ev.clear();
+        c.take_events(&mut ev);
+        assert_eq!(ev, vec![Event::Written(3), Event::Writable]);
+    }
+
+    #[test]
+    fn w12_hard_limit_refuses() {
+        let c = Core::new(Limits {
+            hard_limit: Some(10),
+            ..Limits::default()
+        });
+        assert_eq!(c.admit(11), Err(Refusal::HardLimit));
+        assert_eq!(
+            Refusal::HardLimit.to_error().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert!(c.admit(10).is_ok());
+    }
+
+    #[test]
+    fn e3_transient_backoff_then_fatal() {
+        let mut c = Core::new(Limits {
+            retry: RetryPolicy {
+                initial_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(4),
+                max_retries: 3,
+            },
+            ..Limits::default()
+        });
+        let _ = write(&mut c, b"x");
+        let mut out = Vec::new();
+        let mut delays = Vec::new();
+        for _ in 0..3 {
+            let _ = c.begin(&mut out);
+            match c.complete(Outcome::Transient(io::Error::from_raw_os_error(12))) {
+                Next::RetryAfter(d) => delays.push(d.as_millis()),
+                other => panic!("expected a retry, got {other:?}"),
+            }
+            c.resume();
+        }
+        assert_eq!(delays, vec![1, 2, 4]);
+        let _ = c.begin(&mut out);
+        assert_eq!(
+            c.complete(Outcome::Transient(io::Error::from_raw_os_error(12))),
+            Next::Halt
+        );
+        assert_eq!(c.phase(), Phase::Failed);
+        assert_eq!(c.admit(1).unwrap_err().to_error().raw_os_error(), Some(12));
+    }
+
+    #[test]
+    fn e3_success_resets_retries() {
+        let mut c = Core::new(Limits {
+            retry: RetryPolicy {
+                max_retries: 1,
+                ..RetryPolicy::default()
+            },
+            ..Limits::default()
+        });
+        let _ = write(&mut c, b"xy");
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            let _ = c.begin(&mut out);
+            assert!(matches!(
+                c.complete(Outcome::Transient(io::ErrorKind::OutOfMemory.into())),
+                Next::RetryAfter(_)
+            ));
+            c.resume();
+            let _ = c.begin(&mut out);
+            assert_eq!(c.complete(Outcome::Wrote(1)), Next::Continue);
+        }
+        assert_eq!(c.written(), 2);
+    }
+
+    #[test]
+    fn w10_stop_returns_unwritten_and_silences_events() {
+        let mut c = core();
+        let _ = write(&mut c, b"0123456789");
+        let mut out = Vec::new();
+        let _ = c.begin(&mut out);
+        assert!(c.request_stop());
+        assert!(!c.request_stop(), "idempotent");
+        assert_eq!(c.complete(Outcome::Cancelled(3)), Next::Halt);
+        assert_eq!(c.take_unwritten().to_vec(), b"3456789");
+        let mut ev = Vec::new();
+        c.take_events(&mut ev);
+        assert!(ev.is_empty());
+        assert_eq!(c.admit(1), Err(Refusal::Stopped));
+    }
+
+    #[test]
+    fn close_waits_for_drain() {
+        let mut c = core();
+        let _ = write(&mut c, b"abc");
+        assert!(!c.request_close());
+        assert_eq!(c.admit(1), Err(Refusal::Closed));
+        let mut out = Vec::new();
+        let _ = c.begin(&mut out);
+        let _ = c.complete(Outcome::Wrote(3));
+        assert_eq!(c.begin(&mut out), Begin::Close);
+        c.closed();
+        assert_eq!(c.phase(), Phase::Closed);
+    }
+
+    #[test]
+    fn w4_small_writes_share_a_block_and_large_ones_stand_alone() {
+        let mut q = Queue::default();
+        for _ in 0..100 {
+            q.push_slice(&[7; 10]);
+        }
+        q.push_bytes(Bytes::from(vec![9u8; 100_000]));
+        q.push_slice(b"end");
+        let mut out = Vec::new();
+        let n = q.peek(usize::MAX, 64, &mut out);
+        assert_eq!(n, 1000 + 100_000 + 3);
+        assert_eq!(
+            out.len(),
+            3,
+            "one staging block, one owned chunk, one staging block"
+        );
+        q.consume(1500);
+        assert_eq!(q.len(), 100_000 + 3 - 500);
+    }
+
+    #[test]
+    fn queue_peek_respects_limits() {
+        let mut q = Queue::default();
+        q.push_bytes(Bytes::from(vec![1u8; 5000]));
+        q.push_bytes(Bytes::from(vec![2u8; 5000]));
+        let mut out = Vec::new();
+        assert_eq!(q.peek(6000, 64, &mut out), 6000);
+        assert_eq!(out[1].len(), 1000);
+        assert_eq!(q.peek(usize::MAX, 1, &mut out), 5000);
+    }
+
+    #[test]
+    fn retry_delay_saturates() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(0), Duration::from_millis(1));
+        assert_eq!(p.delay(40), p.max_delay);
+    }
+}

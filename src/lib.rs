@@ -1,0 +1,17 @@
+//! Write to pipes without ever blocking the caller.
+//!
+//! TODO crate docs
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod core;
+mod error;
+mod event;
+mod payload;
+mod sync;
+mod sys;
+mod writer;
+
+pub use crate::core::{Accepted, RetryPolicy, Unwritten};
+pub use crate::error::WriteError;
+pub use crate::event::{Event, EventReceiver};
+pub use crate::writer::{Builder, DropPolicy, IntoPipeHandle, OwnedPipe, Payload, PipeWriter};

@@ -1,0 +1,121 @@
+//! What a writer takes: handles (W-14) and payloads (W-1). Both traits are sealed; their
+//! methods name crate-private types on purpose, so no one outside can implement or call them.
+#![allow(private_interfaces)]
+
+use bytes::Bytes;
+
+use crate::core::Queue;
+use crate::sys::OwnedPipe;
+use crate::writer::Provenance;
+
+/// A handle a [`PipeWriter`] can take over (W-14). Implemented for the standard types users
+/// have; sealed.
+pub trait IntoPipeHandle: sealed::Sealed {
+    #[doc(hidden)]
+    fn into_pipe_handle(self) -> (OwnedPipe, Provenance);
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for std::process::ChildStdin {}
+impl IntoPipeHandle for std::process::ChildStdin {
+    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+        (self.into(), Provenance::Exclusive)
+    }
+}
+
+impl sealed::Sealed for std::io::PipeWriter {}
+impl IntoPipeHandle for std::io::PipeWriter {
+    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+        (self.into(), Provenance::Exclusive)
+    }
+}
+
+impl sealed::Sealed for std::fs::File {}
+impl IntoPipeHandle for std::fs::File {
+    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+        (self.into(), Provenance::Unknown)
+    }
+}
+
+impl sealed::Sealed for OwnedPipe {}
+impl IntoPipeHandle for OwnedPipe {
+    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+        (self, Provenance::Unknown)
+    }
+}
+
+/// Bytes a writer accepts (W-1): `&[u8]`, `Vec<u8>` and [`Bytes`] (the last two without
+/// copying, unless tiny). Sealed.
+pub trait Payload: sealed::Sealed {
+    #[doc(hidden)]
+    fn payload_len(&self) -> usize;
+    #[doc(hidden)]
+    fn enqueue(self, queue: &mut Queue);
+}
+
+impl sealed::Sealed for &[u8] {}
+impl Payload for &[u8] {
+    fn payload_len(&self) -> usize {
+        self.len()
+    }
+    fn enqueue(self, queue: &mut Queue) {
+        queue.push_slice(self);
+    }
+}
+
+impl<const N: usize> sealed::Sealed for &[u8; N] {}
+impl<const N: usize> Payload for &[u8; N] {
+    fn payload_len(&self) -> usize {
+        N
+    }
+    fn enqueue(self, queue: &mut Queue) {
+        queue.push_slice(self);
+    }
+}
+
+impl sealed::Sealed for &str {}
+impl Payload for &str {
+    fn payload_len(&self) -> usize {
+        self.len()
+    }
+    fn enqueue(self, queue: &mut Queue) {
+        queue.push_slice(self.as_bytes());
+    }
+}
+
+impl sealed::Sealed for Vec<u8> {}
+impl Payload for Vec<u8> {
+    fn payload_len(&self) -> usize {
+        self.len()
+    }
+    fn enqueue(self, queue: &mut Queue) {
+        if self.len() <= crate::core::COPY_THRESHOLD {
+            queue.push_slice(&self);
+        } else {
+            queue.push_bytes(Bytes::from(self));
+        }
+    }
+}
+
+impl sealed::Sealed for String {}
+impl Payload for String {
+    fn payload_len(&self) -> usize {
+        self.len()
+    }
+    fn enqueue(self, queue: &mut Queue) {
+        self.into_bytes().enqueue(queue);
+    }
+}
+
+impl sealed::Sealed for Bytes {}
+impl Payload for Bytes {
+    fn payload_len(&self) -> usize {
+        self.len()
+    }
+    fn enqueue(self, queue: &mut Queue) {
+        queue.push_bytes(self);
+    }
+}

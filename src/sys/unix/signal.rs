@@ -1,0 +1,47 @@
+//! SIGPIPE without touching the process-wide disposition (P-4).
+//!
+//! Every write of this crate happens on a thread of its own (the reactor or a worker), and
+//! those threads block `SIGPIPE` for themselves when they start. A write to a closed pipe then
+//! leaves the signal pending on that thread instead of delivering it; after `EPIPE` the pending
+//! signal is consumed with `sigtimedwait` so it can never be delivered later. The process's
+//! disposition of `SIGPIPE` is never read or changed, so C hosts and `SIG_DFL` processes are
+//! safe, and nothing that other code set up is disturbed.
+
+/// Blocks `SIGPIPE` in the calling thread (only ever called on the crate's own threads).
+pub(super) fn block_sigpipe_in_this_thread() {
+    let set = sigpipe_set();
+    // SAFETY: `set` is a valid, initialised signal set; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        log::error!("pipewriter: cannot block SIGPIPE in its I/O thread (error {rc})");
+    }
+}
+
+/// Consumes a `SIGPIPE` that a write on this thread left pending, if any. Never waits.
+pub(super) fn consume_pending_sigpipe() {
+    let set = sigpipe_set();
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        // SAFETY: `set` and `zero` are valid for the call; a null info pointer is allowed.
+        let rc = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
+        if rc == libc::SIGPIPE {
+            continue;
+        }
+        // -1 with EAGAIN: nothing pending (or EINTR: try no further).
+        return;
+    }
+}
+
+fn sigpipe_set() -> libc::sigset_t {
+    // SAFETY: `sigset_t` is plain data; it is initialised by `sigemptyset` before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid pointer to a signal set.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+    }
+    set
+}

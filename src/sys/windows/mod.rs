@@ -1,0 +1,1 @@
+//! The Windows backend (P-1, P-2).

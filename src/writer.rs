@@ -1,0 +1,832 @@
+//! The public writer: a facade over the sans-IO [`Core`] and the platform backend in `sys`.
+//!
+//! # Locking
+//! One mutex per writer, [`Shared::state`], guards the core and the delivery state. It is
+//! never held across an OS call that can block, nor while user code (a handler) runs. The
+//! backends take their own locks (the Unix reactor's registry, the handle slot) either
+//! without holding the state lock, or strictly after it: the lock order is
+//! *writer state → backend*, never the reverse, so no cycle is possible between user threads,
+//! the I/O context and handlers (W-13).
+
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::core::{Accepted, Begin, Core, IoState, Kick, Limits, Next, Outcome, Phase};
+use crate::core::{RetryPolicy, Unwritten};
+use crate::error::WriteError;
+use crate::event::{Event, EventReceiver, Mailbox};
+pub use crate::payload::{IntoPipeHandle, Payload};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sys;
+
+pub use crate::sys::OwnedPipe;
+
+thread_local! {
+    /// How many event handlers are running on this thread (they may nest across writers).
+    static HANDLER_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// True when the current thread is inside an event handler of any writer.
+fn in_handler() -> bool {
+    HANDLER_DEPTH.with(|d| d.get() > 0)
+}
+
+/// What happens to queued data when a [`PipeWriter`] is dropped (W-11).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropPolicy {
+    /// Keep writing the queued data in the background until it is all written (or the reader
+    /// goes away), then close the handle. Events keep reaching the handler meanwhile. The
+    /// default, because losing data silently on drop is the most common complaint about pipe
+    /// writers.
+    #[default]
+    Linger,
+    /// Stop at once: cancel the in-flight write, discard the queue, close the handle.
+    Discard,
+}
+
+type Handler = Box<dyn Fn(Event) + Send + Sync + 'static>;
+
+/// Where a handle came from, which decides whether its mode may be changed (P-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Provenance {
+    /// Created for this process alone (a `ChildStdin`, a std pipe, a pipe of this crate): its
+    /// open file description is ours, so the writer may switch it to non-blocking mode.
+    Exclusive,
+    /// Of unknown origin (an `OwnedFd`, a `File`): it may be shared with other processes, so
+    /// its mode is left alone unless the builder says otherwise.
+    Unknown,
+}
+
+/// Configures and builds a [`PipeWriter`].
+///
+/// ```no_run
+/// use std::process::{Command, Stdio};
+/// use pipewriter::{Builder, Event};
+///
+/// let mut child = Command::new("cat").stdin(Stdio::piped()).spawn()?;
+/// let writer = Builder::new()
+///     .high_water(4 << 20)
+///     .on_event(|event| {
+///         if let Event::Written(n) = event {
+///             log::trace!("{n} more bytes written");
+///         }
+///     })
+///     .build(child.stdin.take().unwrap())?;
+/// writer.write(&b"hello\n"[..]).map_err(|e| e.into_error())?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Builder {
+    limits: Limits,
+    low_water_set: bool,
+    handler: Option<Handler>,
+    drop_policy: DropPolicy,
+    exclusive: bool,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("limits", &self.limits)
+            .field("handler", &self.handler.is_some())
+            .field("drop_policy", &self.drop_policy)
+            .field("exclusive", &self.exclusive)
+            .finish()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Default settings: high-water mark 1 MiB, low-water mark a quarter of it, no hard
+    /// limit, [`DropPolicy::Linger`], default [`RetryPolicy`], no handler.
+    pub fn new() -> Self {
+        Builder {
+            limits: Limits::default(),
+            low_water_set: false,
+            handler: None,
+            drop_policy: DropPolicy::default(),
+            exclusive: false,
+        }
+    }
+
+    /// Above this many queued bytes, [`PipeWriter::write`] reports backpressure
+    /// ([`Accepted::is_above_high_water`]); [`Event::Writable`] fires when the queue has fallen
+    /// to the low-water mark (W-12). Default: 1 MiB. Unless set, the low-water mark follows
+    /// at a quarter of it.
+    pub fn high_water(mut self, bytes: usize) -> Self {
+        self.limits.high_water = bytes;
+        if !self.low_water_set {
+            self.limits.low_water = bytes / 4;
+        }
+        self
+    }
+
+    /// Where [`Event::Writable`] fires after the high-water mark was crossed. Clamped to the
+    /// high-water mark.
+    pub fn low_water(mut self, bytes: usize) -> Self {
+        self.limits.low_water = bytes;
+        self.low_water_set = true;
+        self
+    }
+
+    /// Refuse writes that would take the queue above `bytes`: they fail with
+    /// [`io::ErrorKind::WouldBlock`] and hand their data back (W-12). Default: no limit.
+    pub fn hard_limit(mut self, bytes: usize) -> Self {
+        self.limits.hard_limit = Some(bytes);
+        self
+    }
+
+    /// The largest single OS write. Default: 256 KiB. Smaller writes keep the reader and the
+    /// writer from running in lock-step on a small pipe; larger ones cost fewer calls.
+    pub fn max_write_size(mut self, bytes: usize) -> Self {
+        self.limits.max_write = bytes.max(1);
+        self
+    }
+
+    /// How transient errors are retried (E-3).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.limits.retry = policy;
+        self
+    }
+
+    /// Calls `handler` for every event, from the writer's I/O context (W-8).
+    ///
+    /// The handler is never called while an internal lock is held, never concurrently for one
+    /// writer, and never from inside [`PipeWriter::write`] or another call of yours. It may
+    /// call any method of the writer, including [`PipeWriter::stop`], and may drop it; the
+    /// synchronous waits return an error there instead of deadlocking. A panic in the handler
+    /// is caught and logged. Keep handlers short: on Unix one I/O thread serves all writers.
+    pub fn on_event(mut self, handler: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        self.handler = Some(Box::new(handler));
+        self
+    }
+
+    /// What a drop does with queued data (W-11). Default: [`DropPolicy::Linger`].
+    pub fn drop_policy(mut self, policy: DropPolicy) -> Self {
+        self.drop_policy = policy;
+        self
+    }
+
+    /// Declares that the handle's open file description is not shared with another process,
+    /// so the writer may switch it to non-blocking mode (Unix, P-3). Handles from
+    /// `ChildStdin`, `std::io::PipeWriter` and this crate's pipes are treated so anyway; a
+    /// `File` or `OwnedFd` is otherwise served by a blocking thread, because `O_NONBLOCK`
+    /// would also change the descriptor for every process sharing it. No effect on Windows.
+    pub fn exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
+        self
+    }
+
+    /// Builds a writer over `handle`.
+    ///
+    /// # Errors
+    /// Fails when the handle cannot be used for writing (it is not open for writing, its mode
+    /// cannot be read or set) or when the OS refuses the objects the writer needs (a thread-pool
+    /// wait on Windows). The handle is closed in that case.
+    pub fn build(mut self, handle: impl IntoPipeHandle) -> io::Result<PipeWriter> {
+        let (handle, mut provenance) = handle.into_pipe_handle();
+        if self.exclusive {
+            provenance = Provenance::Exclusive;
+        }
+        self.limits.low_water = self.limits.low_water.min(self.limits.high_water);
+        let io = sys::Io::new(handle, provenance)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                core: Core::new(self.limits),
+                delivering: None,
+                waiters: 0,
+                mailbox: None,
+            }),
+            progress: Condvar::new(),
+            silenced: AtomicBool::new(false),
+            handler: self.handler,
+            io,
+        });
+        Ok(PipeWriter {
+            shared,
+            drop_policy: self.drop_policy,
+        })
+    }
+}
+
+/// State under the writer's one lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) core: Core,
+    /// The thread delivering events for this writer right now, if any (W-8).
+    delivering: Option<ThreadId>,
+    /// Threads waiting on `progress`; nobody is woken when this is zero.
+    waiters: usize,
+    /// The pull side, once `events()` was called.
+    mailbox: Option<Arc<Mailbox>>,
+}
+
+/// Everything a writer shares with its I/O context.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Signalled on progress: bytes written, a phase change, the end of a delivery.
+    progress: Condvar,
+    /// Set by `stop`: no event is delivered after it, even one already taken.
+    silenced: AtomicBool,
+    handler: Option<Handler>,
+    /// The backend's per-writer state, including the handle.
+    pub(crate) io: sys::Io,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("io", &self.io)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One step of [`Shared::drive`]: what the backend must do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing left to write; wait for the next kick.
+    Idle,
+    /// The pipe is full: wait for writability, then call `resume` and drive again.
+    AwaitWritable,
+    /// A transient error: wait this long, then call `resume` and drive again.
+    RetryAfter(Duration),
+    /// The round budget is spent and work remains: drive again later (fairness).
+    Yield,
+    /// The writer ended or its handle was closed: forget it.
+    Done,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic never happens while this lock is held (handlers run without it), so a
+        // poisoned lock still guards consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notify(&self, state: &State) {
+        if state.waiters > 0 {
+            self.progress.notify_all();
+        }
+    }
+
+    /// True once the writer can do no more I/O (stopped, closed, peer closed, failed).
+    pub(crate) fn has_ended(&self) -> bool {
+        !matches!(self.lock().core.phase(), Phase::Open | Phase::Closing)
+    }
+
+    /// The I/O context could not wait for the handle: the writer fails with `error` (E-4).
+    pub(crate) fn fail_io(&self, error: io::Error) {
+        let mut state = self.lock();
+        state.core.fail(error);
+        self.notify(&state);
+        drop(state);
+        self.dispatch();
+    }
+
+    /// Wakes a worker thread waiting in [`Shared::wait_for_work`].
+    #[cfg_attr(windows, allow(dead_code))]
+    pub(crate) fn wake_worker(&self) {
+        let state = self.lock();
+        self.notify(&state);
+    }
+
+    /// For worker-thread backends: waits until there is I/O to do. False when the writer
+    /// ended and the worker should exit.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub(crate) fn wait_for_work(&self) -> bool {
+        self.wait_until(None, |state| match state.core.phase() {
+            Phase::Open if state.core.io_state() == IoState::Idle => None,
+            Phase::Open | Phase::Closing => Some(true),
+            Phase::Closed | Phase::PeerClosed | Phase::Failed | Phase::Stopped => Some(false),
+        })
+        .unwrap_or(false)
+    }
+
+    /// Marks the I/O context's wait (writability, backoff) as over.
+    pub(crate) fn resume(&self) {
+        self.lock().core.resume();
+    }
+
+    /// Writes queued data with `write` (one synchronous OS write per call) until the queue is
+    /// empty, the pipe is full, an error ends the writer, or `max_rounds` writes were made.
+    /// Events are delivered between writes. Called only from the I/O context, never with a
+    /// lock held.
+    pub(crate) fn drive(
+        &self,
+        bufs: &mut Vec<Bytes>,
+        max_rounds: usize,
+        mut write: impl FnMut(&[Bytes]) -> Outcome,
+    ) -> Step {
+        for _ in 0..max_rounds {
+            let mut state = self.lock();
+            match state.core.begin(bufs) {
+                Begin::Submit(_) => {}
+                Begin::Idle => {
+                    let pending = state.core.has_events();
+                    drop(state);
+                    if pending {
+                        self.dispatch();
+                    }
+                    return Step::Idle;
+                }
+                Begin::Close => {
+                    drop(state);
+                    self.close_handle();
+                    self.dispatch();
+                    return Step::Done;
+                }
+                Begin::Halt => {
+                    self.notify(&state);
+                    drop(state);
+                    self.dispatch();
+                    return Step::Done;
+                }
+            }
+            drop(state);
+            let outcome = write(bufs);
+            let mut state = self.lock();
+            let next = state.core.complete(outcome);
+            self.notify(&state);
+            let pending = state.core.has_events();
+            drop(state);
+            bufs.clear();
+            if pending {
+                self.dispatch();
+            }
+            match next {
+                Next::Continue => {}
+                Next::AwaitWritable => return Step::AwaitWritable,
+                Next::RetryAfter(delay) => return Step::RetryAfter(delay),
+                Next::Halt => return Step::Done,
+            }
+        }
+        Step::Yield
+    }
+
+    /// Starts one OS write for backends whose writes complete asynchronously: fills `bufs`.
+    #[cfg_attr(unix, allow(dead_code))] // Used by the Windows overlapped backend.
+    pub(crate) fn begin(&self, bufs: &mut Vec<Bytes>) -> Begin {
+        let mut state = self.lock();
+        let begin = state.core.begin(bufs);
+        if begin == Begin::Halt {
+            self.notify(&state);
+        }
+        begin
+    }
+
+    /// Records the outcome of an asynchronous OS write started by [`Shared::begin`].
+    /// The caller delivers events with [`Shared::dispatch`] when it is safe to.
+    #[cfg_attr(unix, allow(dead_code))] // Used by the Windows overlapped backend.
+    pub(crate) fn complete(&self, outcome: Outcome) -> Next {
+        let mut state = self.lock();
+        let next = state.core.complete(outcome);
+        self.notify(&state);
+        next
+    }
+
+    /// Closes the handle after the queue drained (close, or a lingering drop).
+    pub(crate) fn close_handle(&self) {
+        self.io.close_handle();
+        let mut state = self.lock();
+        state.core.closed();
+        self.notify(&state);
+        drop(state);
+        if let Some(mailbox) = self.lock().mailbox.clone() {
+            mailbox.close();
+        }
+    }
+
+    /// Delivers pending events to the handler and the receiver (W-8): one thread at a time,
+    /// without the lock, never re-entrantly. A delivery that finds another one running leaves
+    /// its events to it.
+    pub(crate) fn dispatch(&self) {
+        let me = thread::current().id();
+        let mut state = self.lock();
+        if state.delivering.is_some() || !state.core.has_events() {
+            return;
+        }
+        state.delivering = Some(me);
+        let mut batch = Vec::new();
+        loop {
+            state.core.take_events(&mut batch);
+            if batch.is_empty() || self.silenced.load(Ordering::Acquire) {
+                state.delivering = None;
+                self.notify(&state);
+                return;
+            }
+            let mailbox = state.mailbox.clone();
+            drop(state);
+            for event in batch.drain(..) {
+                if self.silenced.load(Ordering::Acquire) {
+                    break;
+                }
+                if let Some(mailbox) = &mailbox {
+                    mailbox.post(event.clone());
+                }
+                if let Some(handler) = &self.handler {
+                    call_handler(handler, event);
+                }
+            }
+            state = self.lock();
+        }
+    }
+
+    /// Blocks until `check` yields a value or the deadline passes; the lock is released while
+    /// waiting. `check` runs under the lock.
+    fn wait_until<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut check: impl FnMut(&mut State) -> Option<R>,
+    ) -> Option<R> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut state = self.lock();
+        loop {
+            if let Some(r) = check(&mut state) {
+                return Some(r);
+            }
+            let left = match (timeout, deadline) {
+                (Some(_), Some(d)) => d.checked_duration_since(Instant::now())?,
+                (Some(t), None) if t.is_zero() => return None,
+                _ => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return None;
+            }
+            state.waiters += 1;
+            let (next, _) = self
+                .progress
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner());
+            state = next;
+            state.waiters -= 1;
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(mailbox) = self.lock().mailbox.take() {
+            mailbox.close();
+        }
+    }
+}
+
+fn call_handler(handler: &Handler, event: Event) {
+    HANDLER_DEPTH.with(|d| d.set(d.get() + 1));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| handler(event)));
+    HANDLER_DEPTH.with(|d| d.set(d.get() - 1));
+    if result.is_err() {
+        log::error!("a pipewriter event handler panicked; the writer carries on");
+    }
+}
+
+/// The error a wait reports when called from an event handler (W-9).
+fn in_handler_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Deadlock,
+        "a synchronous wait was called from an event handler, where it could never finish",
+    )
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the pipe writer's wait timed out")
+}
+
+/// The error of a writer that ended, for waits (E-2, E-4).
+fn ended_error(state: &State) -> Option<io::Error> {
+    match state.core.phase() {
+        Phase::PeerClosed => Some(io::ErrorKind::BrokenPipe.into()),
+        Phase::Failed => Some(match state.core.failure() {
+            Some((Some(code), _)) => io::Error::from_raw_os_error(code),
+            Some((None, kind)) => kind.into(),
+            None => io::ErrorKind::Other.into(),
+        }),
+        Phase::Stopped => Some(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "the pipe writer was stopped",
+        )),
+        Phase::Open | Phase::Closing | Phase::Closed => None,
+    }
+}
+
+/// Writes to a pipe without ever blocking the caller.
+///
+/// Bytes are queued by [`write`](Self::write) and written in the background, in order, one OS
+/// write at a time (W-2, W-3); progress is reported by [`Event`]s and can be awaited with
+/// [`flush`](Self::flush), [`close`](Self::close) and
+/// [`wait_for_bytes_written`](Self::wait_for_bytes_written). `PipeWriter` is `Send + Sync`:
+/// share it between threads with an `Arc`.
+pub struct PipeWriter {
+    shared: Arc<Shared>,
+    drop_policy: DropPolicy,
+}
+
+impl fmt::Debug for PipeWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("PipeWriter")
+            .field("phase", &state.core.phase())
+            .field("accepted", &state.core.accepted())
+            .field("written", &state.core.written())
+            .field("queued", &state.core.queued())
+            .finish()
+    }
+}
+
+impl PipeWriter {
+    /// A writer with default settings over `handle`; see [`Builder`] for the settings.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    pub fn new(handle: impl IntoPipeHandle) -> io::Result<PipeWriter> {
+        Builder::new().build(handle)
+    }
+
+    /// A [`Builder`] with default settings.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Queues `data` and returns at once, never waiting for the reader (W-1).
+    ///
+    /// A zero-length write is a no-op. The returned [`Accepted`] tells whether the queue is
+    /// above the high-water mark (W-12).
+    ///
+    /// # Errors
+    /// A refused write hands its data back in the [`WriteError`]:
+    /// [`io::ErrorKind::WouldBlock`] when the hard limit would be exceeded (retry after
+    /// [`Event::Writable`]); [`io::ErrorKind::BrokenPipe`] after the reader went away or
+    /// after `close`; the original OS error after a fatal failure;
+    /// [`io::ErrorKind::NotConnected`] after `stop`.
+    pub fn write<P: Payload>(&self, data: P) -> Result<Accepted, WriteError<P>> {
+        let len = data.payload_len();
+        let mut state = self.shared.lock();
+        if len == 0 {
+            return match state.core.admit(0) {
+                Ok(()) => Ok(state.core.status()),
+                Err(refusal) => Err(WriteError::new(refusal.to_error(), data)),
+            };
+        }
+        if let Err(refusal) = state.core.admit(len) {
+            drop(state);
+            return Err(WriteError::new(refusal.to_error(), data));
+        }
+        let (accepted, kick) = state.core.accept(len, |queue| data.enqueue(queue));
+        drop(state);
+        if kick == Kick::Yes {
+            sys::Io::kick(&self.shared);
+        }
+        Ok(accepted)
+    }
+
+    /// Writes every byte of `data` from the slices in order, as one queued write.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write); on refusal nothing was queued.
+    pub fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<Accepted> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut state = self.shared.lock();
+        if let Err(refusal) = state.core.admit(total) {
+            return Err(refusal.to_error());
+        }
+        if total == 0 {
+            return Ok(state.core.status());
+        }
+        let (accepted, kick) = state.core.accept(total, |queue| {
+            for buf in bufs {
+                queue.push_slice(buf);
+            }
+        });
+        drop(state);
+        if kick == Kick::Yes {
+            sys::Io::kick(&self.shared);
+        }
+        Ok(accepted)
+    }
+
+    /// Bytes accepted but not yet confirmed written (W-6).
+    pub fn bytes_to_write(&self) -> usize {
+        self.shared.lock().core.queued()
+    }
+
+    /// Bytes accepted so far (W-6).
+    pub fn bytes_accepted(&self) -> u64 {
+        self.shared.lock().core.accepted()
+    }
+
+    /// Bytes confirmed written so far (W-6). `bytes_accepted() - bytes_written()` is what is
+    /// queued.
+    pub fn bytes_written(&self) -> u64 {
+        self.shared.lock().core.written()
+    }
+
+    /// True while bytes are queued or an OS write is outstanding, and the writer has not ended
+    /// (W-6).
+    pub fn is_write_active(&self) -> bool {
+        self.shared.lock().core.is_active()
+    }
+
+    /// True after the reader went away (E-2).
+    pub fn is_peer_closed(&self) -> bool {
+        self.shared.lock().core.phase() == Phase::PeerClosed
+    }
+
+    /// The error that ended the writer, if a fatal one did (E-4).
+    pub fn error(&self) -> Option<io::Error> {
+        let state = self.shared.lock();
+        match state.core.phase() {
+            Phase::Failed => ended_error(&state),
+            _ => None,
+        }
+    }
+
+    /// The pull side of this writer's events (W-8). Events produced from now on are queued for
+    /// it (in addition to the handler, if one is set). Calling this again returns another
+    /// receiver over the same queue.
+    pub fn events(&self) -> EventReceiver {
+        let mut state = self.shared.lock();
+        let mailbox = state
+            .mailbox
+            .get_or_insert_with(|| Arc::new(Mailbox::default()))
+            .clone();
+        EventReceiver::new(mailbox)
+    }
+
+    /// Waits until some bytes were written since the last time this returned true (W-9,
+    /// `waitForBytesWritten`).
+    ///
+    /// Returns `Ok(true)` as soon as that happens; `Ok(false)` at once when nothing is
+    /// queued or in flight, and `Ok(false)` when `timeout` passes.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::BrokenPipe`] when the reader went away, the OS error when the writer
+    /// failed, [`io::ErrorKind::Deadlock`] when called from an event handler.
+    pub fn wait_for_bytes_written(&self, timeout: Duration) -> io::Result<bool> {
+        if in_handler() {
+            return Err(in_handler_error());
+        }
+        let result = self.shared.wait_until(Some(timeout), |state| {
+            if state.core.take_written_since_mark() {
+                return Some(Ok(true));
+            }
+            if let Some(error) = ended_error(state) {
+                return Some(Err(error));
+            }
+            if !state.core.is_active() {
+                return Some(Ok(false));
+            }
+            None
+        });
+        result.unwrap_or(Ok(false))
+    }
+
+    /// Waits until everything accepted before this call is written (W-9).
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::TimedOut`] when `timeout` passes first (the data stays queued and
+    /// keeps being written); [`io::ErrorKind::BrokenPipe`] when the reader went away; the OS
+    /// error when the writer failed; [`io::ErrorKind::Deadlock`] when called from an event
+    /// handler.
+    pub fn flush(&self, timeout: Duration) -> io::Result<()> {
+        if in_handler() {
+            return Err(in_handler_error());
+        }
+        let target = self.shared.lock().core.accepted();
+        self.shared
+            .wait_until(Some(timeout), |state| {
+                if state.core.written() >= target {
+                    return Some(Ok(()));
+                }
+                ended_error(state).map(Err)
+            })
+            .unwrap_or_else(|| Err(timed_out()))
+    }
+
+    /// Refuses further writes, waits until everything queued is written, then closes the
+    /// handle so the reader sees end-of-file (W-9).
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush). After a timeout the writer stays closing: the queue keeps
+    /// draining in the background and the handle is closed once it is empty; call
+    /// [`stop`](Self::stop) to take the rest back instead.
+    pub fn close(&self, timeout: Duration) -> io::Result<()> {
+        if in_handler() {
+            return Err(in_handler_error());
+        }
+        let close_now = self.shared.lock().core.request_close();
+        if close_now {
+            self.shared.close_handle();
+        }
+        self.shared
+            .wait_until(Some(timeout), |state| {
+                if state.core.phase() == Phase::Closed {
+                    return Some(Ok(()));
+                }
+                ended_error(state).map(Err)
+            })
+            .unwrap_or_else(|| Err(timed_out()))
+    }
+
+    /// Stops the writer and hands back exactly the bytes that were not written (W-10).
+    ///
+    /// Cancels the in-flight OS write and waits until the OS is done with it, so the bytes it
+    /// took are never handed back and its memory is never released early (W-5). When this
+    /// returns, no event handler of this writer is running or will run (unless this is
+    /// called from that handler, which then finishes its current event and gets no more).
+    /// Later writes fail with [`io::ErrorKind::NotConnected`]. Idempotent: a second call
+    /// returns nothing. The handle stays open until the writer is dropped or
+    /// [`into_handle`](Self::into_handle) takes it.
+    pub fn stop(&self) -> Unwritten {
+        stop_shared(&self.shared)
+    }
+
+    /// Stops the writer (as [`stop`](Self::stop)) and gives the handle back with the unwritten
+    /// bytes (W-14). The handle is `None` when it was already closed. On Unix the handle's
+    /// original blocking mode is restored.
+    pub fn into_handle(self) -> (Option<OwnedPipe>, Unwritten) {
+        let unwritten = self.stop();
+        let handle = self.shared.io.take_handle();
+        (handle, unwritten)
+    }
+
+    /// Backend-specific access for tests and the crate's own pipes.
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+fn stop_shared(shared: &Arc<Shared>) -> Unwritten {
+    {
+        let mut state = shared.lock();
+        if !state.core.request_stop() {
+            return Unwritten::default();
+        }
+        shared.silenced.store(true, Ordering::Release);
+        shared.notify(&state);
+    }
+    sys::Io::cancel(shared);
+    let me = thread::current().id();
+    let unwritten = shared
+        .wait_until(None, |state| {
+            let in_flight = state.core.io_state() == IoState::InFlight;
+            let delivering = state.delivering.is_some_and(|t| t != me);
+            if in_flight || delivering {
+                None
+            } else {
+                Some(state.core.take_unwritten())
+            }
+        })
+        .unwrap_or_default();
+    if let Some(mailbox) = shared.lock().mailbox.clone() {
+        mailbox.close();
+    }
+    unwritten
+}
+
+impl Drop for PipeWriter {
+    fn drop(&mut self) {
+        match self.drop_policy {
+            DropPolicy::Linger => {
+                let close_now = self.shared.lock().core.request_close();
+                if close_now {
+                    self.shared.close_handle();
+                } else {
+                    // Whatever the I/O side is doing, it finishes the queue and closes.
+                    sys::Io::linger(&self.shared);
+                }
+            }
+            DropPolicy::Discard => {
+                let _ = stop_shared(&self.shared);
+                self.shared.io.close_handle();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn w13_writer_is_send_and_sync() {
+        assert_send_sync::<PipeWriter>();
+        assert_send_sync::<EventReceiver>();
+        assert_send_sync::<Event>();
+        assert_send_sync::<WriteError<Vec<u8>>>();
+    }
+}
