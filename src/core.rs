@@ -486,6 +486,14 @@ impl Core {
         self.io
     }
 
+    pub(crate) fn low_water(&self) -> usize {
+        self.limits.low_water
+    }
+
+    pub(crate) fn high_water(&self) -> usize {
+        self.limits.high_water
+    }
+
     /// Bytes accepted so far.
     pub(crate) fn accepted(&self) -> u64 {
         self.accepted

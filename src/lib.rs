@@ -6,6 +6,8 @@
 mod core;
 mod error;
 mod event;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod payload;
 mod sync;
 mod sys;

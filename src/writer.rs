@@ -13,6 +13,7 @@ use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,8 @@ pub struct Builder {
     handler: Option<Handler>,
     drop_policy: DropPolicy,
     exclusive: bool,
+    #[cfg(feature = "fault-injection")]
+    injector: Option<crate::fault::Injector>,
 }
 
 impl fmt::Debug for Builder {
@@ -118,6 +121,8 @@ impl Builder {
             handler: None,
             drop_policy: DropPolicy::default(),
             exclusive: false,
+            #[cfg(feature = "fault-injection")]
+            injector: None,
         }
     }
 
@@ -189,6 +194,18 @@ impl Builder {
         self
     }
 
+    /// Test support: `injector` is asked before every OS write and may replace it with an
+    /// error or shorten it (see [`Fault`](crate::fault::Fault)). Only with the
+    /// `fault-injection` feature, which is for testing and not covered by semver.
+    #[cfg(feature = "fault-injection")]
+    pub fn fault_injector(
+        mut self,
+        injector: impl FnMut(usize) -> crate::fault::Fault + Send + 'static,
+    ) -> Self {
+        self.injector = Some(crate::fault::Injector::new(injector));
+        self
+    }
+
     /// Builds a writer over `handle`.
     ///
     /// # Errors
@@ -208,10 +225,14 @@ impl Builder {
                 delivering: None,
                 waiters: 0,
                 mailbox: None,
+                write_wakers: Vec::new(),
+                flush_wakers: Vec::new(),
             }),
             progress: Condvar::new(),
             silenced: AtomicBool::new(false),
             handler: self.handler,
+            #[cfg(feature = "fault-injection")]
+            injector: self.injector,
             io,
         });
         Ok(PipeWriter {
@@ -231,6 +252,42 @@ pub(crate) struct State {
     waiters: usize,
     /// The pull side, once `events()` was called.
     mailbox: Option<Arc<Mailbox>>,
+    /// Tasks of the async adapters waiting for room (A-1, W-12).
+    write_wakers: Vec<Waker>,
+    /// Tasks of the async adapters waiting for a flush or close.
+    flush_wakers: Vec<Waker>,
+}
+
+impl State {
+    /// After progress: takes the wakers whose condition now holds, to be woken without the
+    /// lock.
+    fn ready_wakers(&mut self) -> Vec<Waker> {
+        let mut ready = Vec::new();
+        if self.write_wakers.is_empty() && self.flush_wakers.is_empty() {
+            return ready;
+        }
+        let open = self.core.phase() == Phase::Open;
+        let queued = self.core.queued();
+        if !open || queued <= self.core.low_water() {
+            ready.append(&mut self.write_wakers);
+        }
+        if !matches!(self.core.phase(), Phase::Open | Phase::Closing) || queued == 0 {
+            ready.append(&mut self.flush_wakers);
+        }
+        ready
+    }
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    for waker in wakers {
+        waker.wake();
+    }
+}
+
+fn add_waker(list: &mut Vec<Waker>, waker: &Waker) {
+    if !list.iter().any(|w| w.will_wake(waker)) {
+        list.push(waker.clone());
+    }
 }
 
 /// Everything a writer shares with its I/O context.
@@ -241,6 +298,8 @@ pub(crate) struct Shared {
     /// Set by `stop`: no event is delivered after it, even one already taken.
     silenced: AtomicBool,
     handler: Option<Handler>,
+    #[cfg(feature = "fault-injection")]
+    injector: Option<crate::fault::Injector>,
     /// The backend's per-writer state, including the handle.
     pub(crate) io: sys::Io,
 }
@@ -275,10 +334,13 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn notify(&self, state: &State) {
+    /// Wakes the threads and tasks waiting for progress. Called with the lock held, after
+    /// every change a wait may be waiting for.
+    fn notify(&self, state: &mut State) {
         if state.waiters > 0 {
             self.progress.notify_all();
         }
+        wake_all(state.ready_wakers());
     }
 
     /// True once the writer can do no more I/O (stopped, closed, peer closed, failed).
@@ -290,7 +352,7 @@ impl Shared {
     pub(crate) fn fail_io(&self, error: io::Error) {
         let mut state = self.lock();
         state.core.fail(error);
-        self.notify(&state);
+        self.notify(&mut state);
         drop(state);
         self.dispatch();
     }
@@ -298,8 +360,8 @@ impl Shared {
     /// Wakes a worker thread waiting in [`Shared::wait_for_work`].
     #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn wake_worker(&self) {
-        let state = self.lock();
-        self.notify(&state);
+        let mut state = self.lock();
+        self.notify(&mut state);
     }
 
     /// For worker-thread backends: waits until there is I/O to do. False when the writer
@@ -348,17 +410,20 @@ impl Shared {
                     return Step::Done;
                 }
                 Begin::Halt => {
-                    self.notify(&state);
+                    self.notify(&mut state);
                     drop(state);
                     self.dispatch();
                     return Step::Done;
                 }
             }
             drop(state);
-            let outcome = write(bufs);
+            let outcome = match self.injected_fault(bufs) {
+                Some(outcome) => outcome,
+                None => write(bufs),
+            };
             let mut state = self.lock();
             let next = state.core.complete(outcome);
-            self.notify(&state);
+            self.notify(&mut state);
             let pending = state.core.has_events();
             drop(state);
             bufs.clear();
@@ -375,13 +440,26 @@ impl Shared {
         Step::Yield
     }
 
+    /// Test support (the `fault-injection` feature): asks the injector about the OS write of
+    /// `bufs`. `Some(outcome)` replaces the write; a short write trims `bufs`. Backends whose
+    /// writes complete asynchronously call this before starting one; `drive` does it itself.
+    #[inline]
+    pub(crate) fn injected_fault(&self, bufs: &mut Vec<Bytes>) -> Option<Outcome> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(injector) = &self.injector {
+            return injector.apply(bufs);
+        }
+        let _ = bufs;
+        None
+    }
+
     /// Starts one OS write for backends whose writes complete asynchronously: fills `bufs`.
     #[cfg_attr(unix, allow(dead_code))] // Used by the Windows overlapped backend.
     pub(crate) fn begin(&self, bufs: &mut Vec<Bytes>) -> Begin {
         let mut state = self.lock();
         let begin = state.core.begin(bufs);
         if begin == Begin::Halt {
-            self.notify(&state);
+            self.notify(&mut state);
         }
         begin
     }
@@ -392,7 +470,7 @@ impl Shared {
     pub(crate) fn complete(&self, outcome: Outcome) -> Next {
         let mut state = self.lock();
         let next = state.core.complete(outcome);
-        self.notify(&state);
+        self.notify(&mut state);
         next
     }
 
@@ -401,7 +479,7 @@ impl Shared {
         self.io.close_handle();
         let mut state = self.lock();
         state.core.closed();
-        self.notify(&state);
+        self.notify(&mut state);
         drop(state);
         if let Some(mailbox) = self.lock().mailbox.clone() {
             mailbox.close();
@@ -423,7 +501,7 @@ impl Shared {
             state.core.take_events(&mut batch);
             if batch.is_empty() || self.silenced.load(Ordering::Acquire) {
                 state.delivering = None;
-                self.notify(&state);
+                self.notify(&mut state);
                 return;
             }
             let mailbox = state.mailbox.clone();
@@ -761,10 +839,87 @@ impl PipeWriter {
         (handle, unwritten)
     }
 
-    /// Backend-specific access for tests and the crate's own pipes.
-    #[cfg(test)]
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// For the async adapters: queues as much of `buf` as fits under the high-water
+    /// mark, or registers the task to be woken when the queue falls to the low-water mark.
+    /// Cancel-safe: `Pending` queued nothing, `Ready(Ok(n))` queued exactly `n` bytes.
+    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
+    pub(crate) fn poll_write_bufs(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut state = self.shared.lock();
+        if let Err(refusal) = state.core.admit(0) {
+            return Poll::Ready(Err(refusal.to_error()));
+        }
+        if total == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let room = state.core.high_water().saturating_sub(state.core.queued());
+        if room == 0 {
+            add_waker(&mut state.write_wakers, cx.waker());
+            return Poll::Pending;
+        }
+        let mut take = total.min(room);
+        if let Err(refusal) = state.core.admit(take) {
+            // Only the hard limit can refuse here: wait for room like above.
+            if refusal == crate::core::Refusal::HardLimit {
+                add_waker(&mut state.write_wakers, cx.waker());
+                return Poll::Pending;
+            }
+            return Poll::Ready(Err(refusal.to_error()));
+        }
+        let n = take;
+        let (_, kick) = state.core.accept(n, |queue| {
+            for buf in bufs {
+                if take == 0 {
+                    break;
+                }
+                let part = buf.len().min(take);
+                queue.push_slice(&buf[..part]);
+                take -= part;
+            }
+        });
+        drop(state);
+        if kick == Kick::Yes {
+            sys::Io::kick(&self.shared);
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// For the async adapters: ready when everything accepted so far is written.
+    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
+    pub(crate) fn poll_flush_all(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.shared.lock();
+        if state.core.queued() == 0 && state.core.io_state() != IoState::InFlight {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(error) = ended_error(&state) {
+            return Poll::Ready(Err(error));
+        }
+        add_waker(&mut state.flush_wakers, cx.waker());
+        Poll::Pending
+    }
+
+    /// For the async adapters: flushes, then closes the handle (the reader sees
+    /// end-of-file).
+    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
+    pub(crate) fn poll_close_all(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.shared.lock();
+        match state.core.phase() {
+            Phase::Closed => return Poll::Ready(Ok(())),
+            Phase::Open | Phase::Closing => {}
+            _ => return Poll::Ready(Err(ended_error(&state).unwrap_or_else(timed_out))),
+        }
+        let close_now = state.core.request_close();
+        if close_now {
+            drop(state);
+            self.shared.close_handle();
+            return Poll::Ready(Ok(()));
+        }
+        add_waker(&mut state.flush_wakers, cx.waker());
+        Poll::Pending
     }
 }
 
@@ -775,7 +930,7 @@ fn stop_shared(shared: &Arc<Shared>) -> Unwritten {
             return Unwritten::default();
         }
         shared.silenced.store(true, Ordering::Release);
-        shared.notify(&state);
+        shared.notify(&mut state);
     }
     sys::Io::cancel(shared);
     let me = thread::current().id();

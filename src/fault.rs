@@ -1,0 +1,69 @@
+//! Fault injection through the backend seam, for tests (the `fault-injection` feature).
+//!
+//! An injector is asked before every OS write a writer makes, with the number of bytes about
+//! to be submitted, and answers with a [`Fault`]. The answer is applied exactly where a real
+//! OS result would enter the core, so every error path (E-2 … E-4) and short writes (W-6)
+//! can be driven deterministically on every platform.
+
+use std::fmt;
+use std::io;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+use crate::core::Outcome;
+
+/// What an injector does to one OS write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Let the write through unchanged.
+    Pass,
+    /// Fail the write with this raw OS error code, classified by the platform's error table
+    /// (E-1) exactly as if the OS had returned it; nothing is written.
+    Error(i32),
+    /// Submit at most this many bytes (a short write when fewer than submitted).
+    Short(usize),
+}
+
+type Callback = Box<dyn FnMut(usize) -> Fault + Send>;
+
+/// A writer's injector.
+pub(crate) struct Injector(Mutex<Callback>);
+
+impl fmt::Debug for Injector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Injector")
+    }
+}
+
+impl Injector {
+    pub(crate) fn new(callback: impl FnMut(usize) -> Fault + Send + 'static) -> Self {
+        Injector(Mutex::new(Box::new(callback)))
+    }
+
+    /// Applies the injector's answer for the write of `bufs`.
+    pub(crate) fn apply(&self, bufs: &mut Vec<Bytes>) -> Option<Outcome> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let fault = (self.0.lock().unwrap_or_else(|e| e.into_inner()))(total);
+        match fault {
+            Fault::Pass => None,
+            Fault::Error(code) => Some(crate::sys::classify(io::Error::from_raw_os_error(code))),
+            Fault::Short(limit) if limit == 0 => Some(Outcome::Wrote(0)),
+            Fault::Short(limit) => {
+                let mut left = limit;
+                bufs.retain_mut(|buf| {
+                    if left == 0 {
+                        return false;
+                    }
+                    if buf.len() > left {
+                        buf.truncate(left);
+                    }
+                    left -= buf.len();
+                    true
+                });
+                None
+            }
+        }
+    }
+}
