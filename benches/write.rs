@@ -1,0 +1,3 @@
+//! Micro-benchmarks of the core: the cost of `write` per call, coalescing.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! `pipewriter`: feed data into a pipe without blocking, and benchmark the library.
+
+fn main() {}
