@@ -490,8 +490,19 @@ impl Core {
         self.limits.low_water
     }
 
-    pub(crate) fn high_water(&self) -> usize {
-        self.limits.high_water
+    /// How many bytes an async write may queue now (A-1, W-12): up to the high-water mark and
+    /// never past the hard limit. With an empty queue at least one OS write's worth (within the
+    /// hard limit), so that a high-water mark of 0 cannot stall an async writer forever.
+    pub(crate) fn room(&self) -> usize {
+        let queued = self.queue.len();
+        let mut room = self.limits.high_water.saturating_sub(queued);
+        if queued == 0 {
+            room = room.max(self.limits.max_write);
+        }
+        if let Some(limit) = self.limits.hard_limit {
+            room = room.min(limit.saturating_sub(queued));
+        }
+        room
     }
 
     /// Bytes accepted so far.

@@ -3,6 +3,8 @@
 //! TODO crate docs
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+mod async_io;
 mod core;
 mod error;
 mod event;
@@ -13,6 +15,8 @@ mod sync;
 mod sys;
 mod writer;
 
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+pub use crate::async_io::AsyncPipeWriter;
 pub use crate::core::{Accepted, RetryPolicy, Unwritten};
 pub use crate::error::WriteError;
 pub use crate::event::{Event, EventReceiver};

@@ -856,8 +856,16 @@ impl PipeWriter {
         if total == 0 {
             return Poll::Ready(Ok(0));
         }
-        let room = state.core.high_water().saturating_sub(state.core.queued());
+        let room = state.core.room();
         if room == 0 {
+            if state.core.queued() == 0 {
+                // Only a hard limit of 0 leaves no room in an empty queue: no progress would
+                // ever wake the task.
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the writer's hard limit of 0 bytes refuses every write",
+                )));
+            }
             add_waker(&mut state.write_wakers, cx.waker());
             return Poll::Pending;
         }
@@ -892,7 +900,8 @@ impl PipeWriter {
     #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
     pub(crate) fn poll_flush_all(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.shared.lock();
-        if state.core.queued() == 0 && state.core.io_state() != IoState::InFlight {
+        // Not `queued() == 0`: `stop` empties the queue without writing it.
+        if state.core.written() == state.core.accepted() {
             return Poll::Ready(Ok(()));
         }
         if let Some(error) = ended_error(&state) {
