@@ -1,0 +1,221 @@
+//! Events and their delivery (W-7, W-8), on every platform.
+
+mod util;
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pipewriter::{Builder, Event, PipeWriter};
+use util::{collect, pattern, Recorder, PATIENCE};
+
+#[test]
+fn w7_written_sums_to_bytes_written_and_drained_comes_last() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let recorder = Recorder::default();
+    let writer = Builder::new()
+        .on_event(recorder.handler())
+        .build(writer)
+        .unwrap();
+    let received = collect(reader);
+    let data = pattern(1, 3 << 20);
+    for piece in data.chunks(7919) {
+        writer.write(piece).unwrap();
+    }
+    writer.flush(PATIENCE).unwrap();
+    recorder.wait_for("Drained", |e| e.last() == Some(&Event::Drained));
+    assert_eq!(
+        recorder.written_sum(),
+        data.len() as u64,
+        "W-7: sum of Written"
+    );
+    assert_eq!(writer.bytes_written(), data.len() as u64, "W-6");
+    assert_eq!(writer.bytes_to_write(), 0, "W-6");
+    writer.close(PATIENCE).unwrap();
+    assert!(received.join().unwrap() == data);
+}
+
+#[test]
+fn w7_completions_before_delivery_are_coalesced() {
+    // The reader is stalled while many small writes queue, then drains everything at once:
+    // far fewer Written events than writes.
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let recorder = Recorder::default();
+    let writer = Builder::new()
+        .on_event(recorder.handler())
+        .build(writer)
+        .unwrap();
+    for i in 0..20_000u32 {
+        writer.write(&i.to_le_bytes()).unwrap();
+    }
+    let mut sink = vec![0u8; 80_000];
+    reader.read_exact(&mut sink).unwrap();
+    recorder.wait_for("all written", |_| recorder.written_sum() == 80_000);
+    let written_events = recorder
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Written(_)))
+        .count();
+    assert!(
+        written_events < 2_000,
+        "W-7: {written_events} Written events for 20000 writes"
+    );
+    drop(writer);
+}
+
+#[test]
+fn w8_pull_side_receives_events_in_order() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let writer = PipeWriter::new(writer).unwrap();
+    let events = writer.events();
+    let received = collect(reader);
+    writer.write(vec![5u8; 100_000]).unwrap();
+    let mut written = 0;
+    loop {
+        match events.recv_timeout(PATIENCE).expect("an event") {
+            Event::Written(n) => written += n,
+            Event::Drained => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(written, 100_000, "W-7/W-8: Written before Drained, summed");
+    assert!(events.try_recv().is_none());
+    writer.close(PATIENCE).unwrap();
+    assert_eq!(received.join().unwrap().len(), 100_000);
+}
+
+/// A handler that writes, flushes, stops and drops its own writer: no deadlock, no nested
+/// call (W-8, W-9, W-10).
+#[test]
+fn w8_handler_may_write_flush_stop_and_drop_the_writer() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let slot: Arc<Mutex<Option<PipeWriter>>> = Arc::new(Mutex::new(None));
+    let depth = Arc::new(AtomicUsize::new(0));
+    let max_depth = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let flush_error = Arc::new(Mutex::new(None));
+    let done = Arc::new(AtomicBool::new(false));
+    let handler = {
+        let (slot, depth, max_depth, calls, flush_error, done) = (
+            slot.clone(),
+            depth.clone(),
+            max_depth.clone(),
+            calls.clone(),
+            flush_error.clone(),
+            done.clone(),
+        );
+        move |event: Event| {
+            let d = depth.fetch_add(1, Ordering::SeqCst) + 1;
+            max_depth.fetch_max(d, Ordering::SeqCst);
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            let guard = slot.lock().unwrap();
+            if let (Some(writer), Event::Written(_)) = (guard.as_ref(), &event) {
+                match n {
+                    0 => {
+                        // Write from the handler: the nested call must not call us back.
+                        writer.write(&b"from-handler"[..]).unwrap();
+                        *flush_error.lock().unwrap() =
+                            Some(writer.flush(Duration::from_secs(5)).unwrap_err().kind());
+                    }
+                    _ => {
+                        let _ = writer.stop();
+                        drop(guard);
+                        let taken = slot.lock().unwrap().take();
+                        drop(taken); // Dropping the writer from its own handler.
+                        done.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            depth.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
+    let writer = Builder::new().on_event(handler).build(writer).unwrap();
+    *slot.lock().unwrap() = Some(writer);
+    let received = collect(reader);
+    slot.lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .write(&b"first"[..])
+        .unwrap();
+    util::wait_until("the handler to stop and drop the writer", || {
+        done.load(Ordering::SeqCst)
+    });
+    assert_eq!(max_depth.load(Ordering::SeqCst), 1, "W-8: never nested");
+    assert_eq!(
+        *flush_error.lock().unwrap(),
+        Some(std::io::ErrorKind::Deadlock),
+        "W-9: a wait inside a handler fails instead of deadlocking"
+    );
+    let data = received.join().unwrap();
+    assert!(data.starts_with(b"first"), "W-2");
+    assert!(data.len() <= b"firstfrom-handler".len());
+}
+
+#[test]
+fn w8_panicking_handler_does_not_poison_the_writer() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let writer = Builder::new()
+        .on_event(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            panic!("handler panic (expected by the test)");
+        })
+        .build(writer)
+        .unwrap();
+    let received = collect(reader);
+    writer.write(&b"one"[..]).unwrap();
+    util::wait_until("the first event", || calls.load(Ordering::SeqCst) > 0);
+    writer.write(&b"two"[..]).unwrap();
+    writer.flush(PATIENCE).unwrap();
+    assert_eq!(writer.bytes_written(), 6);
+    writer.close(PATIENCE).unwrap();
+    assert_eq!(received.join().unwrap(), b"onetwo");
+    assert!(
+        calls.load(Ordering::SeqCst) >= 2,
+        "events keep coming after a panic"
+    );
+}
+
+#[test]
+fn w8_handlers_never_run_concurrently_for_one_writer() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let inside = Arc::new(AtomicBool::new(false));
+    let overlap = Arc::new(AtomicBool::new(false));
+    let handler = {
+        let (inside, overlap) = (inside.clone(), overlap.clone());
+        move |_event: Event| {
+            if inside.swap(true, Ordering::SeqCst) {
+                overlap.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+            inside.store(false, Ordering::SeqCst);
+        }
+    };
+    let writer = Arc::new(Builder::new().on_event(handler).build(writer).unwrap());
+    let received = collect(reader);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                for i in 0..500u32 {
+                    writer
+                        .write(&[t as u8; 100][..(i % 100 + 1) as usize])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    writer.flush(PATIENCE).unwrap();
+    assert!(
+        !overlap.load(Ordering::SeqCst),
+        "W-8: one handler call at a time"
+    );
+    drop(writer);
+    let _ = received.join().unwrap();
+}
