@@ -1,0 +1,552 @@
+//! `pipewriter bench`: pipewriter against the contenders users would pick instead, each case
+//! repeated with the contenders interleaved (their order rotating every repetition), medians
+//! and same-repetition ratios reported as a Markdown table, every sample optionally as CSV.
+
+#[cfg(unix)]
+mod unix;
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::aligned::AlignedBuf;
+use crate::BenchArgs;
+
+/// The workloads of issue 7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Workload {
+    /// 64-byte messages into a pipe read by another thread.
+    Small,
+    /// 64 KiB writes to a reader thread and to a child.
+    Bulk,
+    /// 64 KiB writes into an enlarged (1 MiB) pipe.
+    Enlarged,
+    /// 64-byte ping-pong round trips.
+    Latency,
+    /// 10,000 idle writers: background threads and memory.
+    Many,
+}
+
+/// How big a run is.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) quick: bool,
+    pub(crate) reps: u32,
+    pub(crate) messages: u64,
+    pub(crate) syscall_messages: u64,
+    pub(crate) bulk_bytes: u64,
+    pub(crate) chunk: usize,
+    pub(crate) rounds: usize,
+    pub(crate) warm_rounds: usize,
+    pub(crate) writers: usize,
+    pub(crate) max_write_size: Option<usize>,
+    pub(crate) high_water: Option<usize>,
+}
+
+impl Plan {
+    fn from_args(args: &BenchArgs) -> Plan {
+        let quick = args.quick;
+        let messages = args
+            .messages
+            .unwrap_or(if quick { 1_000_000 } else { 10_000_000 })
+            .max(1);
+        Plan {
+            quick,
+            reps: args.reps.unwrap_or(if quick { 3 } else { 5 }),
+            messages,
+            syscall_messages: (messages / 10).max(1),
+            bulk_bytes: args
+                .bulk
+                .unwrap_or(if quick { 128 << 20 } else { 1 << 30 })
+                .max(64 << 10),
+            chunk: 64 << 10,
+            rounds: if quick { 3_000 } else { 30_000 },
+            warm_rounds: if quick { 300 } else { 2_000 },
+            writers: 10_000,
+            max_write_size: args.max_write_size,
+            high_water: args.high_water,
+        }
+    }
+}
+
+/// What a case measures; each sample has one value per metric, in this order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Metric {
+    pub(crate) name: &'static str,
+    pub(crate) higher_is_better: bool,
+}
+
+/// One contender of a case: a name and a function that runs it once.
+pub(crate) struct Contender<'a> {
+    pub(crate) name: String,
+    pub(crate) run: Box<dyn FnMut() -> io::Result<Vec<f64>> + 'a>,
+}
+
+impl<'a> Contender<'a> {
+    pub(crate) fn new(
+        name: impl Into<String>,
+        run: impl FnMut() -> io::Result<Vec<f64>> + 'a,
+    ) -> Contender<'a> {
+        Contender {
+            name: name.into(),
+            run: Box::new(run),
+        }
+    }
+}
+
+/// The samples of one case; the first contender is pipewriter's main entry.
+#[derive(Debug)]
+pub(crate) struct CaseResult {
+    pub(crate) title: String,
+    pub(crate) metrics: Vec<Metric>,
+    /// Per contender: its name and its samples (one `Vec<f64>` per repetition).
+    pub(crate) samples: Vec<(String, Vec<Vec<f64>>)>,
+}
+
+impl CaseResult {
+    fn index(&self, contender: &str) -> Option<usize> {
+        self.samples.iter().position(|(n, _)| n == contender)
+    }
+
+    /// Median over repetitions of `a / b` for metric `m`, both taken in the same repetition.
+    pub(crate) fn paired_ratio(&self, a: &str, b: &str, m: usize) -> Option<f64> {
+        let (ia, ib) = (self.index(a)?, self.index(b)?);
+        let ratios = self.samples[ia]
+            .1
+            .iter()
+            .zip(&self.samples[ib].1)
+            .map(|(x, y)| x[m] / y[m])
+            .collect();
+        median(ratios)
+    }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
+
+/// Runs one case: one warm-up run per contender, then `reps` rounds in which every contender
+/// runs once, the starting contender rotating so that none always runs first.
+pub(crate) fn run_case(
+    title: &str,
+    metrics: &[Metric],
+    mut contenders: Vec<Contender<'_>>,
+    reps: u32,
+) -> io::Result<CaseResult> {
+    eprintln!("bench: {title}");
+    for c in &mut contenders {
+        let t = Instant::now();
+        (c.run)().map_err(|e| annotate(e, title, &c.name))?;
+        eprintln!(
+            "  warm-up {:<44} {:>8.3} s",
+            c.name,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let mut samples: Vec<Vec<Vec<f64>>> = vec![Vec::new(); contenders.len()];
+    let n = contenders.len();
+    for rep in 0..reps as usize {
+        for k in 0..n {
+            let i = (rep + k) % n;
+            let c = &mut contenders[i];
+            let sample = (c.run)().map_err(|e| annotate(e, title, &c.name))?;
+            debug_assert_eq!(sample.len(), metrics.len());
+            eprintln!(
+                "  rep {rep} {:<46} {}",
+                c.name,
+                fmt_sample(&sample, metrics)
+            );
+            samples[i].push(sample);
+        }
+    }
+    Ok(CaseResult {
+        title: title.to_owned(),
+        metrics: metrics.to_vec(),
+        samples: contenders
+            .into_iter()
+            .map(|c| c.name)
+            .zip(samples)
+            .collect(),
+    })
+}
+
+fn annotate(e: io::Error, title: &str, contender: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{title} / {contender}: {e}"))
+}
+
+fn fmt_sample(sample: &[f64], metrics: &[Metric]) -> String {
+    sample
+        .iter()
+        .zip(metrics)
+        .map(|(v, m)| format!("{} {}", fmt_num(*v), m.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Three significant digits, no exponent for the ranges we print.
+pub(crate) fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let a = v.abs();
+    if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// A requirement of issue 7 (or an acceptance check of the performance anchors).
+#[derive(Debug)]
+pub(crate) struct Check {
+    pub(crate) workload: String,
+    pub(crate) target: String,
+    pub(crate) measured: Option<f64>,
+    /// `Some(true)`: `measured` must be at least `bound`; `Some(false)`: at most.
+    pub(crate) at_least: bool,
+    pub(crate) bound: f64,
+    pub(crate) unit: &'static str,
+}
+
+impl Check {
+    pub(crate) fn ratio(
+        case: &CaseResult,
+        ours: &str,
+        base: &str,
+        metric: usize,
+        at_least: bool,
+        bound: f64,
+    ) -> Check {
+        let m = case.metrics[metric];
+        let cmp = if at_least { "≥" } else { "≤" };
+        Check {
+            workload: case.title.clone(),
+            target: format!("{ours} {cmp} {bound}× {base} ({})", m.name),
+            measured: case.paired_ratio(ours, base, metric),
+            at_least,
+            bound,
+            unit: "×",
+        }
+    }
+
+    fn met(&self) -> Option<bool> {
+        let v = self.measured?;
+        Some(if self.at_least {
+            v >= self.bound
+        } else {
+            v <= self.bound
+        })
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) cases: Vec<CaseResult>,
+    pub(crate) checks: Vec<Check>,
+    /// Free-form lines (e.g. the many-writers facts, skipped workloads).
+    pub(crate) notes: Vec<String>,
+}
+
+impl Report {
+    fn markdown(&self, plan: &Plan) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "### pipewriter bench ({} run, {} timed repetitions per contender, contenders interleaved)\n",
+            if plan.quick { "quick" } else { "full" },
+            plan.reps
+        );
+        let _ = writeln!(out, "Machine: {}\n", machine_description());
+        if plan.max_write_size.is_some() || plan.high_water.is_some() {
+            let _ = writeln!(
+                out,
+                "pipewriter tunables: max_write_size {:?}, high_water {:?}\n",
+                plan.max_write_size, plan.high_water
+            );
+        }
+        for case in &self.cases {
+            let _ = writeln!(out, "#### {}\n", case.title);
+            let ours = &case.samples[0].0;
+            let mut header = String::from("| contender |");
+            let mut rule = String::from("|---|");
+            for m in &case.metrics {
+                let dir = if m.higher_is_better { "↑" } else { "↓" };
+                let _ = write!(header, " {} {dir} median (min–max) |", m.name);
+                rule.push_str("---|");
+            }
+            let _ = write!(header, " {} / this ({}) |", ours, case.metrics[0].name);
+            rule.push_str("---|");
+            let _ = writeln!(out, "{header}\n{rule}");
+            for (name, samples) in &case.samples {
+                let mut row = format!("| {name} |");
+                for m in 0..case.metrics.len() {
+                    let values: Vec<f64> = samples.iter().map(|s| s[m]).collect();
+                    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let med = median(values).unwrap_or(f64::NAN);
+                    let _ = write!(
+                        row,
+                        " {} ({}–{}) |",
+                        fmt_num(med),
+                        fmt_num(min),
+                        fmt_num(max)
+                    );
+                }
+                if name == ours {
+                    row.push_str(" — |");
+                } else {
+                    let r = case.paired_ratio(ours, name, 0).unwrap_or(f64::NAN);
+                    let _ = write!(row, " {}× |", fmt_num(r));
+                }
+                let _ = writeln!(out, "{row}");
+            }
+            out.push('\n');
+        }
+        if !self.checks.is_empty() {
+            let _ = writeln!(out, "#### Targets\n");
+            let _ = writeln!(
+                out,
+                "| workload | target | measured | met |\n|---|---|---|---|"
+            );
+            for c in &self.checks {
+                let measured = c
+                    .measured
+                    .map(|v| format!("{}{}", fmt_num(v), c.unit))
+                    .unwrap_or_else(|| "n/a".into());
+                let met = match c.met() {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "n/a",
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {measured} | {met} |",
+                    c.workload, c.target
+                );
+            }
+            out.push('\n');
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "{note}");
+        }
+        out
+    }
+
+    fn csv(&self) -> String {
+        let mut out = String::from("case,contender,metric,rep,value\n");
+        for case in &self.cases {
+            for (name, samples) in &case.samples {
+                for (rep, sample) in samples.iter().enumerate() {
+                    for (m, v) in case.metrics.iter().zip(sample) {
+                        let _ = writeln!(
+                            out,
+                            "{},{},{},{rep},{v}",
+                            csv_field(&case.title),
+                            csv_field(name),
+                            csv_field(m.name)
+                        );
+                    }
+                }
+            }
+        }
+        for c in &self.checks {
+            if let Some(v) = c.measured {
+                let _ = writeln!(
+                    out,
+                    "{},{},target ratio (bound {}),median,{v}",
+                    csv_field(&c.workload),
+                    csv_field(&c.target),
+                    c.bound
+                );
+            }
+        }
+        out
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// One line about the machine: CPU, cores, OS.
+pub(crate) fn machine_description() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| format!("Linux {}", r.trim()))
+        .unwrap_or_else(|_| std::env::consts::OS.to_owned());
+    format!("{cpu}, {cores} logical CPUs, {os}")
+}
+
+/// Runs `pipewriter bench`.
+pub(crate) fn run(args: &BenchArgs) -> ExitCode {
+    let plan = Plan::from_args(args);
+    let all = [
+        Workload::Small,
+        Workload::Bulk,
+        Workload::Enlarged,
+        Workload::Latency,
+        Workload::Many,
+    ];
+    let workloads: Vec<Workload> = if args.only.is_empty() {
+        all.to_vec()
+    } else {
+        all.into_iter().filter(|w| args.only.contains(w)).collect()
+    };
+    let started = Instant::now();
+    let report = match run_workloads(&plan, &workloads) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("pipewriter bench: {e}");
+            return ExitCode::from(crate::EXIT_FAILURE);
+        }
+    };
+    let markdown = report.markdown(&plan);
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(markdown.as_bytes());
+    let _ = stdout.flush();
+    if let Some(path) = &args.csv {
+        if let Err(e) = std::fs::write(path, report.csv()) {
+            eprintln!("pipewriter bench: cannot write {}: {e}", path.display());
+            return ExitCode::from(crate::EXIT_FAILURE);
+        }
+    }
+    eprintln!("bench: done in {:.1} s", started.elapsed().as_secs_f64());
+    ExitCode::SUCCESS
+}
+
+#[cfg(unix)]
+fn run_workloads(plan: &Plan, workloads: &[Workload]) -> io::Result<Report> {
+    let mut report = unix::run(plan, workloads)?;
+    report
+        .notes
+        .push("Windows: not measured on this platform (run the Windows build under Wine).".into());
+    Ok(report)
+}
+
+#[cfg(windows)]
+fn run_workloads(_plan: &Plan, _workloads: &[Workload]) -> io::Result<Report> {
+    let mut report = Report::default();
+    report
+        .notes
+        .push("Windows: backend not available in this build".into());
+    Ok(report)
+}
+
+/// `pipewriter __sink`: reads stdin to the end through a page-aligned 128 KiB buffer and
+/// prints how many bytes it read (the child of the bulk workloads).
+pub(crate) fn sink() -> ExitCode {
+    let mut buf = AlignedBuf::new(128 << 10);
+    let mut stdin = io::stdin().lock();
+    let mut total = 0u64;
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                eprintln!("pipewriter __sink: {e}");
+                return ExitCode::from(crate::EXIT_FAILURE);
+            }
+        }
+    }
+    println!("{total}");
+    ExitCode::SUCCESS
+}
+
+/// `pipewriter __many-writers N`, run in a fresh process so that its thread count and
+/// memory are not mixed with the other workloads'.
+pub(crate) fn many_writers_child(count: usize) -> ExitCode {
+    #[cfg(unix)]
+    {
+        match unix::many_writers(count) {
+            Ok(lines) => {
+                for line in lines {
+                    println!("{line}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pipewriter __many-writers: {e}");
+                ExitCode::from(crate::EXIT_FAILURE)
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = count;
+        eprintln!("pipewriter __many-writers: Unix only in this build");
+        ExitCode::from(crate::EXIT_FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_paired_ratio() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+        let case = CaseResult {
+            title: "t".into(),
+            metrics: vec![Metric {
+                name: "x",
+                higher_is_better: true,
+            }],
+            samples: vec![
+                ("a".into(), vec![vec![2.0], vec![9.0], vec![3.0]]),
+                ("b".into(), vec![vec![1.0], vec![3.0], vec![3.0]]),
+            ],
+        };
+        assert_eq!(case.paired_ratio("a", "b", 0), Some(2.0));
+        let check = Check::ratio(&case, "a", "b", 0, true, 1.5);
+        assert_eq!(check.met(), Some(true));
+        let text = Report {
+            cases: vec![case],
+            checks: vec![check],
+            notes: vec![],
+        }
+        .markdown(&Plan::from_args(&BenchArgs {
+            quick: true,
+            csv: None,
+            reps: None,
+            only: vec![],
+            messages: None,
+            bulk: None,
+            max_write_size: None,
+            high_water: None,
+        }));
+        assert!(text.contains("| b | 3.00 (1.00–3.00) | 2.00× |"), "{text}");
+        assert!(text.contains("| yes |"), "{text}");
+    }
+}
