@@ -106,6 +106,9 @@ pub(crate) struct BenchArgs {
     /// Bytes per bulk run (default 1GiB, quick 128MiB).
     #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
     pub(crate) bulk: Option<u64>,
+    /// Run only the contenders whose name contains this text (for profiling one of them).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) contender: Option<String>,
     /// Tunable for the pipewriter contenders: the largest single OS write.
     #[arg(long, value_name = "SIZE", value_parser = size::parse_nonzero_usize)]
     pub(crate) max_write_size: Option<usize>,

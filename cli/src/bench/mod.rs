@@ -42,6 +42,7 @@ pub(crate) struct Plan {
     pub(crate) writers: usize,
     pub(crate) max_write_size: Option<usize>,
     pub(crate) high_water: Option<usize>,
+    pub(crate) contender: Option<String>,
 }
 
 impl Plan {
@@ -66,6 +67,7 @@ impl Plan {
             writers: 10_000,
             max_write_size: args.max_write_size,
             high_water: args.high_water,
+            contender: args.contender.clone(),
         }
     }
 }
@@ -139,11 +141,15 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 /// Runs one case: one warm-up run per contender, then `reps` rounds in which every contender
 /// runs once, the starting contender rotating so that none always runs first.
 pub(crate) fn run_case(
+    plan: &Plan,
     title: &str,
     metrics: &[Metric],
     mut contenders: Vec<Contender<'_>>,
-    reps: u32,
 ) -> io::Result<CaseResult> {
+    let reps = plan.reps;
+    if let Some(filter) = &plan.contender {
+        contenders.retain(|c| c.name.contains(filter.as_str()));
+    }
     eprintln!("bench: {title}");
     for c in &mut contenders {
         let t = Instant::now();
@@ -281,8 +287,10 @@ impl Report {
             );
         }
         for case in &self.cases {
+            let Some((ours, _)) = case.samples.first() else {
+                continue;
+            };
             let _ = writeln!(out, "#### {}\n", case.title);
-            let ours = &case.samples[0].0;
             let mut header = String::from("| contender |");
             let mut rule = String::from("|---|");
             for m in &case.metrics {
@@ -308,7 +316,7 @@ impl Report {
                         fmt_num(max)
                     );
                 }
-                if name == ours {
+                if case.samples.len() == 1 || name == ours {
                     row.push_str(" — |");
                 } else {
                     let r = case.paired_ratio(ours, name, 0).unwrap_or(f64::NAN);
@@ -545,6 +553,7 @@ mod tests {
             bulk: None,
             max_write_size: None,
             high_water: None,
+            contender: None,
         }));
         assert!(text.contains("| b | 3.00 (1.00–3.00) | 2.00× |"), "{text}");
         assert!(text.contains("| yes |"), "{text}");

@@ -221,8 +221,8 @@ fn small(plan: &Plan, report: &mut Report) -> io::Result<()> {
         }),
     ];
     let title = format!("{n} writes of 64 B into a default pipe, reader thread");
-    let case = run_case(&title, &metrics, contenders, plan.reps)?;
-    let syscall = case.samples[4].0.clone();
+    let case = run_case(plan, &title, &metrics, contenders)?;
+    let syscall = format!("one write(2) per message ({n_sys} msgs)");
     report.checks.push(Check::ratio(
         &case,
         "pipewriter",
@@ -438,7 +438,7 @@ fn bulk(plan: &Plan, report: &mut Report, sink: Sink) -> io::Result<()> {
         plan.bulk_bytes >> 20,
         plan.chunk >> 10
     );
-    let case = run_case(&title, &metrics, contenders, plan.reps)?;
+    let case = run_case(plan, &title, &metrics, contenders)?;
     for ours in ["pipewriter (&[u8], copied)", "pipewriter (Bytes, no copy)"] {
         report.checks.push(Check::ratio(
             &case,
@@ -493,7 +493,7 @@ fn enlarged(plan: &Plan, report: &mut Report) -> io::Result<()> {
         plan.bulk_bytes >> 20,
         plan.chunk >> 10
     );
-    let case = run_case(&title, &metrics, contenders, plan.reps)?;
+    let case = run_case(plan, &title, &metrics, contenders)?;
     report.checks.push(Check::ratio(
         &case,
         "pipewriter (&[u8]), 1 MiB pipe",
@@ -588,7 +588,7 @@ fn latency(plan: &Plan, report: &mut Report) -> io::Result<()> {
         "64 B ping-pong round trip over two default pipes, {} round trips per run",
         plan.rounds
     );
-    let case = run_case(&title, &metrics, contenders, plan.reps)?;
+    let case = run_case(plan, &title, &metrics, contenders)?;
     report.checks.push(Check::ratio(
         &case,
         "pipewriter ping, std echo thread",
