@@ -1,0 +1,142 @@
+//! Synchronous waits with a stalled reader (W-9), backpressure and bounded memory (W-12), on
+//! every platform.
+
+mod util;
+
+use std::io::{ErrorKind, Read};
+use std::time::Duration;
+
+use pipewriter::{Builder, Event, PipeWriter};
+use util::{collect, pattern, Recorder, PATIENCE};
+
+const SHORT: Duration = Duration::from_millis(100);
+
+/// Waits until the writer stops making progress: the pipe is full.
+fn wait_until_pipe_full(writer: &PipeWriter) {
+    util::wait_until("some bytes written", || writer.bytes_written() > 0);
+    loop {
+        let before = writer.bytes_written();
+        std::thread::sleep(Duration::from_millis(30));
+        if writer.bytes_written() == before {
+            return;
+        }
+    }
+}
+
+#[test]
+fn w9_waits_time_out_with_a_stalled_reader_then_close_gives_eof() {
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let writer = PipeWriter::new(writer).unwrap();
+    let data = pattern(9, 4 << 20);
+    writer.write(&data[..]).unwrap();
+    wait_until_pipe_full(&writer);
+
+    // Bytes were written since creation: reported once, then nothing more happens.
+    assert!(
+        writer.wait_for_bytes_written(SHORT).unwrap(),
+        "W-9: bytes were written"
+    );
+    assert!(
+        !writer.wait_for_bytes_written(SHORT).unwrap(),
+        "W-9: false on timeout"
+    );
+    assert_eq!(
+        writer.flush(SHORT).unwrap_err().kind(),
+        ErrorKind::TimedOut,
+        "W-9"
+    );
+    assert_eq!(
+        writer.close(SHORT).unwrap_err().kind(),
+        ErrorKind::TimedOut,
+        "W-9"
+    );
+    // After the timed-out close the writer is closing: no new writes.
+    assert_eq!(
+        writer.write(&b"late"[..]).unwrap_err().kind(),
+        ErrorKind::BrokenPipe
+    );
+
+    // The reader resumes: everything arrives, then end-of-file.
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).unwrap();
+    assert!(got == data, "W-9: close delivers everything, then EOF");
+    writer.close(PATIENCE).unwrap();
+}
+
+#[test]
+fn w9_wait_for_bytes_written_is_false_at_once_when_idle() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let writer = PipeWriter::new(writer).unwrap();
+    let start = std::time::Instant::now();
+    assert!(!writer.wait_for_bytes_written(PATIENCE).unwrap());
+    assert!(
+        start.elapsed() < PATIENCE,
+        "returned at once, not after the timeout"
+    );
+    writer.write(&b"abc"[..]).unwrap();
+    assert!(writer.wait_for_bytes_written(PATIENCE).unwrap());
+    writer.close(PATIENCE).unwrap();
+    assert_eq!(collect(reader).join().unwrap(), b"abc");
+}
+
+#[test]
+fn w12_high_water_reports_backpressure_and_writable_follows() {
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let recorder = Recorder::default();
+    let writer = Builder::new()
+        .high_water(256 * 1024)
+        .low_water(64 * 1024)
+        .on_event(recorder.handler())
+        .build(writer)
+        .unwrap();
+    let mut above = false;
+    let mut sent = 0usize;
+    while !above {
+        let accepted = writer.write(vec![1u8; 32 * 1024]).unwrap();
+        sent += 32 * 1024;
+        above = accepted.is_above_high_water();
+    }
+    assert!(writer.bytes_to_write() > 256 * 1024, "W-12");
+    let mut got = vec![0u8; sent];
+    reader.read_exact(&mut got).unwrap();
+    recorder.wait_for("Writable", |e| e.contains(&Event::Writable));
+    drop(writer);
+}
+
+#[test]
+fn w12_hard_limit_refuses_and_hands_the_data_back_intact() {
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let limit = 512 * 1024;
+    let writer = Builder::new()
+        .high_water(limit / 2)
+        .hard_limit(limit)
+        .build(writer)
+        .unwrap();
+    let mut accepted = Vec::new();
+    let refused = loop {
+        let piece = pattern(accepted.len() as u64, 100_000);
+        match writer.write(piece.clone()) {
+            Ok(_) => accepted.extend_from_slice(&piece),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::WouldBlock, "W-12");
+                assert!(e.data() == &piece, "W-12: refused data handed back intact");
+                break e.into_data();
+            }
+        }
+        assert!(
+            writer.bytes_to_write() <= limit,
+            "W-12: never above the limit"
+        );
+    };
+    assert!(writer.bytes_to_write() <= limit);
+    assert!(!refused.is_empty());
+    // Drain: everything accepted arrives; the refused piece can be written later.
+    let mut got = vec![0u8; accepted.len()];
+    reader.read_exact(&mut got).unwrap();
+    assert!(got == accepted);
+    writer.flush(PATIENCE).unwrap();
+    writer.write(refused.clone()).unwrap();
+    let rest = collect(reader);
+    writer.close(PATIENCE).unwrap();
+    assert!(rest.join().unwrap() == refused);
+}
