@@ -1041,3 +1041,230 @@ mod tests {
         assert_eq!(p.delay(40), p.max_delay);
     }
 }
+
+/// The core checked against a small reference model: a plain byte vector of everything
+/// accepted and a count of what was written (W-2, W-3, W-6, W-7, W-10, W-12, E-2 … E-4).
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write(usize, u8),
+        Begin,
+        Complete(OutcomeKind, u16),
+        Resume,
+        Stop,
+        Close,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum OutcomeKind {
+        Wrote,
+        Interrupted,
+        WouldBlock,
+        Transient,
+        PeerClosed,
+        Fatal,
+        Cancelled,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (prop_oneof![1usize..16, 1usize..5000, 1usize..200_000], 0u8..3)
+                .prop_map(|(n, k)| Op::Write(n, k)),
+            4 => Just(Op::Begin),
+            4 => (
+                prop_oneof![
+                    6 => Just(OutcomeKind::Wrote),
+                    1 => Just(OutcomeKind::Interrupted),
+                    1 => Just(OutcomeKind::WouldBlock),
+                    1 => Just(OutcomeKind::Transient),
+                    1 => Just(OutcomeKind::PeerClosed),
+                    1 => Just(OutcomeKind::Fatal),
+                    1 => Just(OutcomeKind::Cancelled),
+                ],
+                any::<u16>()
+            )
+                .prop_map(|(k, f)| Op::Complete(k, f)),
+            1 => Just(Op::Resume),
+            1 => Just(Op::Stop),
+            1 => Just(Op::Close),
+        ]
+    }
+
+    /// The reference: what a correct writer must have done.
+    #[derive(Debug, Default)]
+    struct Model {
+        data: Vec<u8>,
+        written: usize,
+        in_flight: Option<usize>,
+        ended: bool,
+        stopped: bool,
+        closing: bool,
+        closed: bool,
+        /// Bytes handed back by stop.
+        taken: usize,
+        terminal_events: usize,
+        written_events: u64,
+    }
+
+    fn bytes_for(seq: usize, len: usize) -> Vec<u8> {
+        (0..len).map(|i| (seq * 31 + i * 7) as u8).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 512 }))]
+        #[test]
+        fn core_matches_reference_model(
+            ops in proptest::collection::vec(op(), 1..120),
+            hard in prop_oneof![Just(None), (1000usize..300_000).prop_map(Some)],
+            max_write in 1usize..100_000,
+        ) {
+            let limits = Limits {
+                high_water: 50_000,
+                low_water: 10_000,
+                hard_limit: hard,
+                max_write,
+                max_slices: 8,
+                retry: RetryPolicy { max_retries: 2, ..RetryPolicy::default() },
+            };
+            let mut core = Core::new(limits);
+            let mut m = Model::default();
+            let mut bufs = Vec::new();
+            let mut events = Vec::new();
+            for (seq, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Write(len, kind) => {
+                        let data = bytes_for(seq, len);
+                        let expected_ok = !m.ended && !m.stopped && !m.closing && !m.closed
+                            && hard.is_none_or(|h| m.data.len() - m.written + len <= h);
+                        match core.admit(len) {
+                            Ok(()) => {
+                                prop_assert!(expected_ok, "admitted a write the model refuses");
+                                let (acc, _) = core.accept(len, |q| match kind {
+                                    0 => q.push_slice(&data),
+                                    1 => q.push_bytes(Bytes::from(data.clone())),
+                                    _ => q.push_bytes(Bytes::copy_from_slice(&data)),
+                                });
+                                m.data.extend_from_slice(&data);
+                                prop_assert_eq!(acc.bytes_to_write(), m.data.len() - m.written);
+                                prop_assert_eq!(acc.is_above_high_water(), acc.bytes_to_write() > 50_000);
+                            }
+                            Err(_) => prop_assert!(!expected_ok, "refused a write the model accepts"),
+                        }
+                    }
+                    Op::Begin => {
+                        if m.in_flight.is_some() {
+                            continue; // W-3: the backend never begins twice
+                        }
+                        match core.begin(&mut bufs) {
+                            Begin::Submit(n) => {
+                                prop_assert!(!m.ended && !m.stopped);
+                                prop_assert!(n <= max_write && bufs.len() <= 8);
+                                let got: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+                                prop_assert_eq!(got.len(), n);
+                                prop_assert!(got[..] == m.data[m.written..m.written + n], "W-2: head of queue");
+                                m.in_flight = Some(n);
+                            }
+                            Begin::Idle => prop_assert_eq!(m.data.len(), m.written),
+                            Begin::Close => {
+                                prop_assert!(m.closing && m.data.len() == m.written);
+                                core.closed();
+                                m.closed = true;
+                            }
+                            Begin::Halt => prop_assert!(m.ended || m.stopped || m.closed),
+                        }
+                    }
+                    Op::Complete(kind, frac) => {
+                        let Some(n) = m.in_flight.take() else { continue };
+                        let k = n * frac as usize / u16::MAX as usize;
+                        let outcome = match kind {
+                            OutcomeKind::Wrote => Outcome::Wrote(k),
+                            OutcomeKind::Interrupted => Outcome::Interrupted,
+                            OutcomeKind::WouldBlock => Outcome::WouldBlock,
+                            OutcomeKind::Transient => Outcome::Transient(io::ErrorKind::OutOfMemory.into()),
+                            OutcomeKind::PeerClosed => Outcome::PeerClosed(io::ErrorKind::BrokenPipe.into()),
+                            OutcomeKind::Fatal => Outcome::Fatal(io::Error::from_raw_os_error(5)),
+                            OutcomeKind::Cancelled => Outcome::Cancelled(k),
+                        };
+                        let wrote = match kind {
+                            OutcomeKind::Wrote | OutcomeKind::Cancelled => k,
+                            _ => 0,
+                        };
+                        let next = core.complete(outcome);
+                        m.written += wrote;
+                        if matches!(kind, OutcomeKind::PeerClosed | OutcomeKind::Fatal) && !m.stopped {
+                            m.ended = true;
+                        }
+                        if matches!(next, Next::Halt) && !m.stopped && core.phase() == Phase::Failed {
+                            m.ended = true; // transient retries exhausted
+                        }
+                        if m.stopped {
+                            prop_assert_eq!(next, Next::Halt);
+                        }
+                        if let Next::RetryAfter(_) | Next::AwaitWritable = next {
+                            core.resume();
+                        }
+                    }
+                    Op::Resume => core.resume(),
+                    Op::Stop => {
+                        let first = core.request_stop();
+                        prop_assert_eq!(first, !m.stopped, "W-10: idempotent");
+                        m.stopped = true;
+                        if let Some(n) = m.in_flight.take() {
+                            // The backend cancels; the OS reports how much it took.
+                            let k = n / 2;
+                            prop_assert_eq!(core.complete(Outcome::Cancelled(k)), Next::Halt);
+                            m.written += k;
+                        }
+                        if first {
+                            let back = core.take_unwritten();
+                            prop_assert!(back.to_vec() == m.data[m.written + m.taken..], "W-10: exact suffix");
+                            m.taken = m.data.len() - m.written;
+                        }
+                    }
+                    Op::Close => {
+                        let now = core.request_close();
+                        if !m.ended && !m.stopped && !m.closed {
+                            m.closing = true;
+                        }
+                        if now {
+                            prop_assert!(m.in_flight.is_none() && m.data.len() == m.written);
+                            core.closed();
+                            m.closed = true;
+                        }
+                    }
+                }
+                // Invariants after every step (W-6).
+                prop_assert_eq!(core.written(), m.written as u64);
+                prop_assert_eq!(core.accepted() as usize, m.data.len());
+                prop_assert_eq!(core.queued(), m.data.len() - m.written - m.taken);
+                events.clear();
+                core.take_events(&mut events);
+                for event in &events {
+                    prop_assert!(!m.stopped, "W-10: no events after stop");
+                    match event {
+                        Event::Written(n) => {
+                            prop_assert!(*n > 0);
+                            prop_assert_eq!(m.terminal_events, 0, "W-7: nothing after the end");
+                            m.written_events += n;
+                        }
+                        Event::PeerClosed { unwritten } | Event::Failed { unwritten, .. } => {
+                            m.terminal_events += 1;
+                            prop_assert_eq!(*unwritten, m.data.len() - m.written, "E-2/E-4: unwritten");
+                            prop_assert!(!m.closed);
+                        }
+                        Event::Drained => prop_assert_eq!(m.terminal_events, 0),
+                        Event::Writable => {}
+                    }
+                }
+                prop_assert!(m.terminal_events <= 1, "E-4: one terminal event");
+                if !m.stopped {
+                    prop_assert_eq!(m.written_events, m.written as u64, "W-7: sum of Written");
+                }
+            }
+        }
+    }
+}
