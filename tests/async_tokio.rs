@@ -1,0 +1,590 @@
+//! The tokio adapter with real backpressure (W-12): digest of a large copy into a child,
+//! a stalled reader that parks the task, no busy loop, cancellation safety, shutdown as EOF,
+//! errors at the poll that can report them (E-2).
+//!
+//! Needs the `tokio` feature (`cargo test --features tokio,futures-io`); without it this file
+//! compiles to nothing, like the adapter itself.
+#![cfg(feature = "tokio")]
+
+mod util;
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use pipewriter::{AsyncPipeWriter, Builder, PipeWriter};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use util::{collect, pattern, sha256_hex, PATIENCE};
+
+/// A waker that counts its wake-ups and unparks the thread that made it.
+struct CountingWaker {
+    wakes: AtomicUsize,
+    thread: Thread,
+}
+
+impl CountingWaker {
+    fn new() -> (Arc<CountingWaker>, Waker) {
+        let counter = Arc::new(CountingWaker {
+            wakes: AtomicUsize::new(0),
+            thread: thread::current(),
+        });
+        let waker = Waker::from(counter.clone());
+        (counter, waker)
+    }
+
+    fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+
+    /// Parks until the count exceeds `seen`; panics after [`PATIENCE`].
+    fn wait_beyond(&self, seen: usize, what: &str) {
+        let start = Instant::now();
+        while self.wakes() <= seen {
+            assert!(start.elapsed() < PATIENCE, "never woken: {what}");
+            thread::park_timeout(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// Counts how often the executor polls the wrapped future.
+struct CountPolls<F> {
+    inner: F,
+    polls: Arc<AtomicUsize>,
+}
+
+impl<F: Future + Unpin> Future for CountPolls<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Drives `fut` to completion on this thread with `waker`, parking between polls.
+fn block_on_with<F: Future>(fut: F, waker: &Waker, counter: &CountingWaker) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(waker);
+    loop {
+        let seen = counter.wakes();
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        counter.wait_beyond(seen, "block_on_with");
+    }
+}
+
+fn async_writer(builder: Builder) -> (std::io::PipeReader, AsyncPipeWriter) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let writer = builder.build(writer).expect("build writer");
+    (reader, AsyncPipeWriter::new(writer))
+}
+
+#[test]
+fn a1_tokio_copy_256_mib_into_child_digest_matches() {
+    const TOTAL: usize = 256 << 20;
+    let data = pattern(7, TOTAL);
+    let expected = sha256_hex(&data);
+    let mut child = util::pipe_child(&["sha256"]);
+    let stdin = child.stdin.take().unwrap();
+    let out = collect(child.stdout.take().unwrap());
+    let mut writer = AsyncPipeWriter::new(PipeWriter::new(stdin).unwrap());
+    let copied = runtime().block_on(async {
+        let copied = tokio::io::copy(&mut &data[..], &mut writer).await?;
+        writer.shutdown().await?;
+        io::Result::Ok(copied)
+    });
+    assert_eq!(copied.unwrap(), TOTAL as u64);
+    assert_eq!(
+        writer.get_ref().bytes_written(),
+        TOTAL as u64,
+        "A-1: all written"
+    );
+    assert!(child.wait().unwrap().success());
+    let line = String::from_utf8(out.join().unwrap()).unwrap();
+    assert_eq!(
+        line.trim(),
+        format!("{expected} {TOTAL}"),
+        "A-1: digest, length"
+    );
+}
+
+#[test]
+fn a1_w12_stalled_reader_parks_task_memory_bounded_wakes_on_resume() {
+    const HIGH: usize = 256 << 10;
+    const LOW: usize = 64 << 10;
+    let (reader, mut writer) = async_writer(Builder::new().high_water(HIGH).low_water(LOW));
+    let (counter, waker) = CountingWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    let chunk = pattern(3, 48 << 10);
+    let mut sent = Vec::new();
+
+    // Nobody reads: the pipe fills, then the queue, then the task must park.
+    let mut writes = 0;
+    loop {
+        match Pin::new(&mut writer).poll_write(&mut cx, &chunk) {
+            Poll::Ready(Ok(n)) => {
+                assert!(n > 0);
+                sent.extend_from_slice(&chunk[..n]);
+                let queued = writer.get_ref().bytes_to_write();
+                assert!(queued <= HIGH, "W-12: {queued} queued over the mark {HIGH}");
+            }
+            Poll::Ready(Err(e)) => panic!("write failed: {e}"),
+            Poll::Pending => break,
+        }
+        writes += 1;
+        assert!(
+            writes < 10_000,
+            "W-12: never pushed back on a stalled reader"
+        );
+    }
+    assert!(writer.get_ref().bytes_to_write() <= HIGH);
+    // Parked: polling again stays pending and queues nothing; nobody wakes the task while the
+    // reader stalls (a spurious wake-up loop would show here).
+    let accepted = writer.get_ref().bytes_accepted();
+    assert!(Pin::new(&mut writer)
+        .poll_write(&mut cx, &chunk)
+        .is_pending());
+    assert_eq!(writer.get_ref().bytes_accepted(), accepted);
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(counter.wakes(), 0, "W-12: woken while the reader stalls");
+
+    // The reader resumes: one wake-up, once the queue is down to the low-water mark.
+    let out = collect(reader);
+    counter.wait_beyond(0, "reader resumed");
+    assert!(
+        writer.get_ref().bytes_to_write() <= LOW,
+        "A-1: woken at low water"
+    );
+    assert_eq!(counter.wakes(), 1, "A-1: one wake-up per stall");
+    match Pin::new(&mut writer).poll_write(&mut cx, &chunk) {
+        Poll::Ready(Ok(n)) => sent.extend_from_slice(&chunk[..n]),
+        other => panic!("A-1: no room after the wake-up: {other:?}"),
+    }
+    block_on_with(writer.shutdown(), &waker, &counter).unwrap();
+    let got = out.join().unwrap();
+    assert_eq!(got.len(), sent.len());
+    assert_eq!(sha256_hex(&got), sha256_hex(&sent));
+}
+
+#[test]
+fn a1_w12_backpressure_without_busy_loop_few_polls() {
+    const TOTAL: usize = 16 << 20;
+    const HIGH: usize = 1 << 20;
+    const LOW: usize = 256 << 10;
+    let (reader, mut writer) = async_writer(Builder::new().high_water(HIGH).low_water(LOW));
+    // A slow reader: the writer is always ahead of it.
+    let out = thread::spawn(move || {
+        let mut reader = reader;
+        let mut buf = vec![0u8; 64 << 10];
+        let mut got = Vec::new();
+        loop {
+            let n = io::Read::read(&mut reader, &mut buf).unwrap();
+            if n == 0 {
+                return got;
+            }
+            got.extend_from_slice(&buf[..n]);
+            thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let data = pattern(11, TOTAL);
+    let polls = Arc::new(AtomicUsize::new(0));
+    let max_queued = Arc::new(AtomicUsize::new(0));
+    runtime().block_on(async {
+        let copy = Box::pin(async {
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                let n = writer.write(rest).await?;
+                rest = &rest[n..];
+                let queued = writer.get_ref().bytes_to_write();
+                max_queued.fetch_max(queued, Ordering::SeqCst);
+            }
+            writer.shutdown().await
+        });
+        CountPolls {
+            inner: copy,
+            polls: polls.clone(),
+        }
+        .await
+        .unwrap();
+    });
+    let got = out.join().unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&data));
+    // Each parking needs the queue to fall from the high- to the low-water mark, and the
+    // next poll fills it again: at most TOTAL / (HIGH - LOW) parkings, plus the first poll and
+    // two for the close (drained, then closed). A busy loop would take thousands.
+    let polls = polls.load(Ordering::SeqCst);
+    let bound = TOTAL / (HIGH - LOW) + 5;
+    assert!(
+        polls >= 2,
+        "the slow reader never pushed back ({polls} polls)"
+    );
+    assert!(
+        polls <= bound,
+        "W-12: {polls} polls for {TOTAL} bytes: busy loop"
+    );
+    assert!(
+        max_queued.load(Ordering::SeqCst) <= HIGH,
+        "W-12: memory over the mark"
+    );
+}
+
+/// Runs the cancellation scenario: each write future is dropped after a random number of
+/// polls (zero to three), racing a reader that reads in random bursts. Returns what the writes
+/// reported accepted, what the reader received, and how many writes were dropped while pending.
+fn cancel_scenario(seed: u64) -> (Vec<u8>, Vec<u8>, usize) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (reader, mut writer) =
+        async_writer(Builder::new().high_water(128 << 10).low_water(32 << 10));
+    let reader_seed = rng.gen();
+    let out = thread::spawn(move || {
+        let mut rng = StdRng::seed_from_u64(reader_seed);
+        let mut reader = reader;
+        let mut buf = vec![0u8; 96 << 10];
+        let mut got = Vec::new();
+        loop {
+            let want = rng.gen_range(1..=buf.len());
+            let n = io::Read::read(&mut reader, &mut buf[..want]).unwrap();
+            if n == 0 {
+                return got;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if rng.gen_ratio(1, 4) {
+                thread::sleep(Duration::from_micros(rng.gen_range(0..2_000)));
+            }
+        }
+    });
+    let (counter, waker) = CountingWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    let source = pattern(seed, 1 << 20);
+    let mut accepted = Vec::new();
+    let mut cancelled = 0;
+    for _ in 0..1_500 {
+        let start = rng.gen_range(0..source.len());
+        let len = rng.gen_range(1..=(source.len() - start).min(200 << 10));
+        let chunk = &source[start..start + len];
+        let polls = rng.gen_range(0..=3);
+        let vectored = rng.gen_bool(0.3);
+        let split = rng.gen_range(0..=len);
+        let slices = [IoSlice::new(&chunk[..split]), IoSlice::new(&chunk[split..])];
+        let mut write: Pin<Box<dyn Future<Output = io::Result<usize>>>> = if vectored {
+            Box::pin(writer.write_vectored(&slices))
+        } else {
+            Box::pin(writer.write(chunk))
+        };
+        for poll in 1..=polls {
+            match write.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(n)) => {
+                    accepted.extend_from_slice(&chunk[..n]);
+                    break;
+                }
+                Poll::Ready(Err(e)) => panic!("write failed: {e}"),
+                Poll::Pending if poll == polls => cancelled += 1,
+                Poll::Pending => thread::yield_now(),
+            }
+        }
+        drop(write); // cancelled here if it was still pending
+        if rng.gen_ratio(1, 10) {
+            // A flush future dropped after one poll changes nothing either.
+            let mut flush = Box::pin(writer.flush());
+            let _ = flush.as_mut().poll(&mut cx);
+        }
+    }
+    block_on_with(writer.shutdown(), &waker, &counter).unwrap();
+    (accepted, out.join().unwrap(), cancelled)
+}
+
+#[test]
+fn a1_cancelled_write_futures_lose_and_duplicate_nothing() {
+    for seed in [1, 2, 3] {
+        let (accepted, got, cancelled) = cancel_scenario(seed);
+        assert!(!accepted.is_empty());
+        assert!(
+            cancelled > 0,
+            "seed {seed}: no write was dropped while pending"
+        );
+        assert_eq!(got.len(), accepted.len(), "A-1 seed {seed}: length");
+        assert_eq!(
+            sha256_hex(&got),
+            sha256_hex(&accepted),
+            "A-1 seed {seed}: the reader got exactly what poll_write accepted"
+        );
+    }
+}
+
+#[test]
+fn a1_write_futures_cancelled_by_select_on_tokio_lose_nothing() {
+    let mut rng = StdRng::seed_from_u64(99);
+    let (reader, mut writer) =
+        async_writer(Builder::new().high_water(128 << 10).low_water(32 << 10));
+    // Slow enough that a parked write usually outlives its timeout (about 6 ms from the high
+    // to the low-water mark), so many write futures are dropped while pending.
+    let out = thread::spawn(move || {
+        let mut reader = reader;
+        let mut buf = vec![0u8; 16 << 10];
+        let mut got = Vec::new();
+        loop {
+            let n = io::Read::read(&mut reader, &mut buf).unwrap();
+            if n == 0 {
+                return got;
+            }
+            got.extend_from_slice(&buf[..n]);
+            thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let source = pattern(5, 1 << 20);
+    let mut accepted = Vec::new();
+    let mut cancelled = 0;
+    runtime().block_on(async {
+        for _ in 0..400 {
+            let start = rng.gen_range(0..source.len());
+            let len = rng.gen_range(1..=(source.len() - start).min(64 << 10));
+            let chunk = &source[start..start + len];
+            // The write races either a short timer or a few yields to the scheduler, and is
+            // dropped by `select!` when that finishes first.
+            let timer = rng
+                .gen_bool(0.5)
+                .then(|| Duration::from_micros(rng.gen_range(0..500)));
+            let yields = rng.gen_range(0..3);
+            let cancel = async move {
+                match timer {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => {
+                        for _ in 0..yields {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                biased;
+                written = writer.write(chunk) => match written {
+                    Ok(n) => accepted.extend_from_slice(&chunk[..n]),
+                    Err(e) => panic!("write failed: {e}"),
+                },
+                () = cancel => cancelled += 1,
+            }
+        }
+        writer.shutdown().await.unwrap();
+    });
+    let got = out.join().unwrap();
+    assert!(
+        cancelled > 0,
+        "no write was cancelled: the test proves nothing"
+    );
+    assert_eq!(got.len(), accepted.len(), "A-1: length");
+    assert_eq!(sha256_hex(&got), sha256_hex(&accepted), "A-1: content");
+}
+
+#[test]
+fn a1_shutdown_gives_reader_eof_while_writer_alive() {
+    let (reader, mut writer) = async_writer(Builder::new());
+    let out = collect(reader);
+    let data = pattern(8, 3 << 20);
+    runtime().block_on(async {
+        writer.write_all(&data).await.unwrap();
+        writer.shutdown().await.unwrap();
+    });
+    // `writer` is still alive here: the reader's end-of-file comes from the shutdown.
+    let got = out.join().unwrap();
+    assert_eq!(
+        sha256_hex(&got),
+        sha256_hex(&data),
+        "A-1: flushed before EOF"
+    );
+    assert_eq!(writer.get_ref().bytes_to_write(), 0);
+    runtime().block_on(async {
+        writer.shutdown().await.unwrap(); // idempotent
+        let err = writer.write(b"late").await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            io::ErrorKind::BrokenPipe,
+            "A-1: write after shutdown"
+        );
+    });
+    drop(writer);
+}
+
+#[test]
+fn a1_flush_completes_only_when_every_byte_is_written() {
+    let (reader, mut writer) = async_writer(Builder::new().high_water(4 << 20));
+    let (counter, waker) = CountingWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    let data = pattern(9, 2 << 20);
+    match Pin::new(&mut writer).poll_write(&mut cx, &data) {
+        Poll::Ready(Ok(n)) => assert_eq!(n, data.len(), "under the mark: all accepted"),
+        other => panic!("{other:?}"),
+    }
+    // Nobody reads yet: the flush cannot complete.
+    assert!(Pin::new(&mut writer).poll_flush(&mut cx).is_pending());
+    let out = collect(reader);
+    block_on_with(
+        std::future::poll_fn(|cx| Pin::new(&mut writer).poll_flush(cx)),
+        &waker,
+        &counter,
+    )
+    .unwrap();
+    let w = writer.get_ref();
+    assert_eq!(
+        w.bytes_written(),
+        w.bytes_accepted(),
+        "A-1: flush means written"
+    );
+    assert_eq!(w.bytes_to_write(), 0);
+    drop(writer);
+    assert_eq!(out.join().unwrap().len(), data.len());
+}
+
+#[test]
+fn a1_e2_reader_gone_fails_pending_flush_and_next_polls() {
+    let (reader, mut writer) =
+        async_writer(Builder::new().high_water(128 << 10).low_water(32 << 10));
+    let (counter, waker) = CountingWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    let chunk = pattern(4, 64 << 10);
+    // Fill the pipe and the queue.
+    while let Poll::Ready(r) = Pin::new(&mut writer).poll_write(&mut cx, &chunk) {
+        r.unwrap();
+    }
+    assert!(Pin::new(&mut writer).poll_flush(&mut cx).is_pending());
+    let seen = counter.wakes();
+    drop(reader);
+    counter.wait_beyond(seen, "E-2: the reader went away");
+    let flush = Pin::new(&mut writer).poll_flush(&mut cx);
+    match flush {
+        Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
+        other => panic!("E-2: a pending flush must fail, got {other:?}"),
+    }
+    match Pin::new(&mut writer).poll_write(&mut cx, &chunk) {
+        Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
+        other => panic!("E-2: the next write must fail, got {other:?}"),
+    }
+    match Pin::new(&mut writer).poll_shutdown(&mut cx) {
+        Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
+        other => panic!("E-2: shutdown must fail, got {other:?}"),
+    }
+    // The unwritten bytes are not lost: stop hands them back.
+    let w = writer.get_ref();
+    let unwritten = w.stop();
+    assert_eq!(
+        unwritten.len() as u64,
+        w.bytes_accepted() - w.bytes_written(),
+        "W-10: unwritten = accepted - written"
+    );
+}
+
+#[test]
+fn a1_poll_after_stop_reports_not_connected_and_flush_does_not_lie() {
+    let (reader, mut writer) = async_writer(Builder::new().high_water(1 << 20));
+    let (_counter, waker) = CountingWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    let data = pattern(12, 512 << 10);
+    assert!(Pin::new(&mut writer).poll_write(&mut cx, &data).is_ready());
+    let unwritten = writer.get_ref().stop();
+    assert!(
+        !unwritten.is_empty(),
+        "the stalled reader left bytes queued"
+    );
+    match Pin::new(&mut writer).poll_flush(&mut cx) {
+        Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::NotConnected),
+        other => panic!("A-1: flush after stop took bytes back must fail, got {other:?}"),
+    }
+    match Pin::new(&mut writer).poll_write(&mut cx, &data) {
+        Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::NotConnected),
+        other => panic!("{other:?}"),
+    }
+    drop(reader);
+}
+
+#[test]
+fn a1_write_vectored_takes_several_buffers_at_once() {
+    let (reader, mut writer) = async_writer(Builder::new());
+    assert!(writer.is_write_vectored());
+    let out = collect(reader);
+    let parts: Vec<Vec<u8>> = (0..5).map(|i| pattern(20 + i, 10_000)).collect();
+    let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    runtime().block_on(async {
+        let n = writer.write_vectored(&slices).await.unwrap();
+        assert_eq!(n, 50_000, "A-1: all buffers in one call");
+        writer.shutdown().await.unwrap();
+    });
+    assert_eq!(out.join().unwrap(), parts.concat());
+}
+
+#[test]
+fn a1_w12_hard_limit_below_high_water_bounds_memory_and_progresses() {
+    const HARD: usize = 100 << 10;
+    let (reader, mut writer) = async_writer(Builder::new().high_water(1 << 20).hard_limit(HARD));
+    let out = collect(reader);
+    let data = pattern(13, 4 << 20);
+    runtime().block_on(async {
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let n = writer.write(rest).await.unwrap();
+            assert!(n > 0);
+            rest = &rest[n..];
+            assert!(
+                writer.get_ref().bytes_to_write() <= HARD,
+                "W-12: over the hard limit"
+            );
+        }
+        writer.shutdown().await.unwrap();
+    });
+    assert_eq!(sha256_hex(&out.join().unwrap()), sha256_hex(&data));
+}
+
+#[test]
+fn a1_w12_high_water_zero_still_makes_progress() {
+    let (reader, mut writer) = async_writer(Builder::new().high_water(0));
+    let out = collect(reader);
+    let data = pattern(14, 1 << 20);
+    runtime().block_on(async {
+        tokio::io::copy(&mut &data[..], &mut writer).await.unwrap();
+        writer.shutdown().await.unwrap();
+    });
+    assert_eq!(sha256_hex(&out.join().unwrap()), sha256_hex(&data));
+}
+
+#[test]
+fn a1_hard_limit_zero_is_an_error_not_a_hang() {
+    let (_reader, mut writer) = async_writer(Builder::new().hard_limit(0));
+    let err = runtime().block_on(writer.write(b"x")).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a1_into_inner_keeps_queued_bytes() {
+    let (reader, mut writer) = async_writer(Builder::new());
+    let out = collect(reader);
+    runtime().block_on(writer.write_all(b"hello ")).unwrap();
+    let writer = writer.into_inner();
+    writer.write(&b"world"[..]).unwrap();
+    writer.close(PATIENCE).unwrap();
+    assert_eq!(out.join().unwrap(), b"hello world");
+}
