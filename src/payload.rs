@@ -40,6 +40,13 @@ impl IntoPipeHandle for std::fs::File {
     }
 }
 
+impl sealed::Sealed for crate::pipe::WriteEnd {}
+impl IntoPipeHandle for crate::pipe::WriteEnd {
+    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+        (self.into_owned(), Provenance::Exclusive)
+    }
+}
+
 impl sealed::Sealed for OwnedPipe {}
 impl IntoPipeHandle for OwnedPipe {
     fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {

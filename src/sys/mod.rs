@@ -30,7 +30,7 @@ mod unix;
 pub use unix::OwnedPipe;
 #[cfg(unix)]
 #[allow(unused_imports)] // the table is used by backends' tests and fault injection
-pub(crate) use unix::{classify, Io};
+pub(crate) use unix::{classify, pipe, Io};
 
 #[cfg(windows)]
 mod windows;

@@ -2,6 +2,7 @@
 //! thread, or a blocking worker thread for descriptors whose mode must not change.
 
 mod errors;
+pub(crate) mod pipe;
 mod reactor;
 mod signal;
 mod worker;

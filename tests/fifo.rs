@@ -1,0 +1,202 @@
+//! Unix FIFOs (S-3): created 0600 in private places, opened with O_NOFOLLOW | O_CLOEXEC, and
+//! anything that is not a FIFO of ours refused.
+#![cfg(unix)]
+
+use std::io::{ErrorKind, Read};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pipewriter::{Fifo, PipeWriter};
+
+/// A private scratch directory for one test, removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("pipewriter-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn s3_created_fifo_is_mode_0600_and_removed_on_drop() {
+    let scratch = Scratch::new("mode");
+    let path = scratch.0.join("f");
+    let fifo = Fifo::create(&path).unwrap();
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
+    drop(fifo);
+    assert!(!path.exists(), "the FIFO is removed on drop");
+}
+
+#[test]
+fn s3_private_fifo_lives_in_a_0700_directory_removed_with_it() {
+    let fifo = Fifo::create_private().unwrap();
+    let dir = fifo.path().parent().unwrap().to_path_buf();
+    let dir_meta = std::fs::symlink_metadata(&dir).unwrap();
+    assert!(dir_meta.is_dir());
+    assert_eq!(dir_meta.permissions().mode() & 0o777, 0o700);
+    let meta = std::fs::symlink_metadata(fifo.path()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let other = Fifo::create_private().unwrap();
+    assert_ne!(
+        other.path(),
+        fifo.path(),
+        "each private FIFO has its own directory"
+    );
+    drop(fifo);
+    assert!(
+        !dir.exists(),
+        "the private directory is removed with the FIFO"
+    );
+}
+
+#[test]
+fn s3_create_refuses_an_existing_path_and_leaves_it_alone() {
+    let scratch = Scratch::new("exists");
+    let path = scratch.0.join("taken");
+    std::fs::write(&path, b"precious").unwrap();
+    let error = Fifo::create(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AlreadyExists);
+    assert!(error.to_string().contains("exists"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+}
+
+#[test]
+fn s3_write_and_read_through_a_fifo() {
+    let fifo = Fifo::create_private().unwrap();
+    let mut reader = fifo.reader().unwrap();
+    let writer = PipeWriter::new(fifo.writer(Duration::from_secs(10)).unwrap()).unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let expected = data.clone();
+    let read = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        out
+    });
+    writer.write(data).unwrap();
+    writer.close(Duration::from_secs(30)).unwrap();
+    assert!(read.join().unwrap() == expected);
+}
+
+#[test]
+fn s3_opened_ends_are_cloexec_and_the_write_end_is_nonblocking() {
+    let fifo = Fifo::create_private().unwrap();
+    let reader = fifo.reader().unwrap();
+    let writer = fifo.writer(Duration::from_secs(10)).unwrap();
+    for fd in [reader.as_fd(), writer.as_fd()] {
+        let fd_flags = rustix::io::fcntl_getfd(fd).unwrap();
+        assert!(fd_flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+    let status = rustix::fs::fcntl_getfl(writer.as_fd()).unwrap();
+    assert!(status.contains(rustix::fs::OFlags::NONBLOCK));
+    let status = rustix::fs::fcntl_getfl(reader.as_fd()).unwrap();
+    assert!(
+        !status.contains(rustix::fs::OFlags::NONBLOCK),
+        "the reader blocks"
+    );
+}
+
+#[test]
+fn s3_opening_a_writer_without_reader_times_out_clearly() {
+    let fifo = Fifo::create_private().unwrap();
+    let error = fifo.writer(Duration::from_millis(100)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert!(error.to_string().contains("no reader"), "{error}");
+}
+
+#[test]
+fn s3_symlink_to_a_fifo_is_refused() {
+    let scratch = Scratch::new("symlink");
+    let fifo = Fifo::create(scratch.0.join("real")).unwrap();
+    let link = scratch.0.join("link");
+    std::os::unix::fs::symlink(fifo.path(), &link).unwrap();
+    let _reader = fifo.reader().unwrap();
+    let error = Fifo::open_writer(&link, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("symbolic link"), "{error}");
+    let error = Fifo::open_reader(&link).unwrap_err();
+    assert!(error.to_string().contains("symbolic link"), "{error}");
+}
+
+#[test]
+fn s3_regular_file_is_refused_and_untouched() {
+    let scratch = Scratch::new("regular");
+    let path = scratch.0.join("file");
+    std::fs::write(&path, b"keep me").unwrap();
+    let error = Fifo::open_writer(&path, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("regular file"), "{error}");
+    let error = Fifo::open_reader(&path).unwrap_err();
+    assert!(error.to_string().contains("regular file"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+}
+
+#[test]
+fn s3_directory_is_refused() {
+    let scratch = Scratch::new("dir");
+    let error = Fifo::open_writer(&scratch.0, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("directory"), "{error}");
+    let error = Fifo::open_reader(&scratch.0).unwrap_err();
+    assert!(error.to_string().contains("directory"), "{error}");
+}
+
+#[test]
+fn s3_device_is_refused_without_opening_it() {
+    let error = Fifo::open_writer("/dev/null", Duration::from_secs(1)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("device"), "{error}");
+}
+
+#[test]
+fn s3_missing_path_is_not_found() {
+    let error =
+        Fifo::open_writer("/nonexistent/pipewriter/fifo", Duration::from_secs(1)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn s3_fifo_of_another_user_is_refused() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("SKIPPED: s3_fifo_of_another_user_is_refused needs root to chown a FIFO");
+        return;
+    }
+    let scratch = Scratch::new("owner");
+    let path = scratch.0.join("theirs");
+    let fifo = Fifo::create(&path).unwrap();
+    std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+    let error = Fifo::open_reader(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::PermissionDenied);
+    assert!(
+        error.to_string().contains("belongs to user 65534"),
+        "{error}"
+    );
+    drop(fifo);
+    assert!(
+        path.exists(),
+        "a FIFO that is no longer ours is not removed"
+    );
+}
+
+#[test]
+fn s3_into_path_keeps_the_fifo() {
+    let fifo = Fifo::create_private().unwrap();
+    let path = fifo.into_path();
+    assert!(path.exists());
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_dir(path.parent().unwrap()).unwrap();
+}
