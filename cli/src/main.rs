@@ -47,6 +47,9 @@ enum Command {
     ManyWriters {
         /// How many writers.
         count: usize,
+        /// Write 64 B to each writer (and wait until written) before measuring.
+        #[arg(long)]
+        written: bool,
     },
 }
 
@@ -123,6 +126,6 @@ fn main() -> ExitCode {
         Command::Feed(args) => feed::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Sink => bench::sink(),
-        Command::ManyWriters { count } => bench::many_writers_child(count),
+        Command::ManyWriters { count, written } => bench::many_writers_child(count, written),
     }
 }

@@ -492,10 +492,10 @@ pub(crate) fn sink() -> ExitCode {
 
 /// `pipewriter __many-writers N`, run in a fresh process so that its thread count and
 /// memory are not mixed with the other workloads'.
-pub(crate) fn many_writers_child(count: usize) -> ExitCode {
+pub(crate) fn many_writers_child(count: usize, written: bool) -> ExitCode {
     #[cfg(unix)]
     {
-        match unix::many_writers(count) {
+        match unix::many_writers(count, written) {
             Ok(lines) => {
                 for line in lines {
                     println!("{line}");
@@ -510,7 +510,7 @@ pub(crate) fn many_writers_child(count: usize) -> ExitCode {
     }
     #[cfg(not(unix))]
     {
-        let _ = count;
+        let _ = (count, written);
         eprintln!("pipewriter __many-writers: Unix only in this build");
         ExitCode::from(crate::EXIT_FAILURE)
     }
