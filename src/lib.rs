@@ -1,6 +1,77 @@
 //! Write to pipes without ever blocking the caller.
 //!
-//! TODO crate docs
+//! A [`PipeWriter`] takes over the write end of a pipe — a child's stdin, an anonymous pipe,
+//! a FIFO, a Windows named pipe — and queues what you [`write`](PipeWriter::write): the call
+//! returns at once, whatever the reader does. The bytes go out in the background, in order,
+//! one OS write at a time, and the writer tells you what really happened:
+//!
+//! - [`Event`]s — `Written(n)` (bytes the OS took, summed), `Drained`, `Writable` (back under
+//!   the low-water mark), `PeerClosed { unwritten }`, `Failed { error, unwritten }` — through a
+//!   handler ([`Builder::on_event`]) or a receiver you poll ([`PipeWriter::events`]);
+//! - counters ([`bytes_to_write`](PipeWriter::bytes_to_write),
+//!   [`bytes_written`](PipeWriter::bytes_written));
+//! - waits with a timeout ([`flush`](PipeWriter::flush), [`close`](PipeWriter::close),
+//!   [`wait_for_bytes_written`](PipeWriter::wait_for_bytes_written));
+//! - [`stop`](PipeWriter::stop), which cancels and hands back exactly the bytes that were not
+//!   written.
+//!
+//! Memory is bounded if you want it to be: above the high-water mark `write` says so, and
+//! an optional hard limit refuses writes and hands the data back. On Unix one background
+//! thread serves every writer of the process (non-blocking `writev`); on Windows writes are
+//! overlapped and completed by a thread-pool wait, with a worker thread for synchronous
+//! handles. With the `tokio` or `futures-io` feature, [`AsyncPipeWriter`] adapts it to
+//! `AsyncWrite` with real backpressure, flush and close.
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::Read;
+//! use std::time::Duration;
+//! use pipewriter::{Event, PipeWriter};
+//!
+//! let (mut reader, writer) = std::io::pipe()?;
+//! let writer = PipeWriter::builder()
+//!     .on_event(|event| {
+//!         if let Event::PeerClosed { unwritten } = event {
+//!             eprintln!("the reader left; {unwritten} bytes were not written");
+//!         }
+//!     })
+//!     .build(writer)?;
+//!
+//! writer.write(&b"hello, "[..])?;            // never blocks
+//! writer.write(b"world".to_vec())?;         // owned buffers are not copied
+//! writer.close(Duration::from_secs(5))?;    // flush, then end-of-file for the reader
+//!
+//! let mut text = String::new();
+//! reader.read_to_string(&mut text)?;
+//! assert_eq!(text, "hello, world");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Pitfalls
+//!
+//! - **Handlers run on the I/O context.** On Unix one thread drives every writer of the
+//!   process: a handler that sleeps or blocks stalls all of them. Keep handlers short; hand
+//!   work to your own thread, or use the [`EventReceiver`] instead. The synchronous waits
+//!   refuse to run inside a handler (they return [`std::io::ErrorKind::Deadlock`]).
+//! - **`write` accepts even above the high-water mark.** It never blocks, so a producer that
+//!   ignores [`Accepted::is_above_high_water`] can queue without bound. Wait for
+//!   [`Event::Writable`] (or use [`Builder::hard_limit`], or the async adapter, which waits
+//!   for you).
+//! - **Dropping lingers.** By default a dropped writer keeps writing its queue in the
+//!   background, then closes the handle ([`DropPolicy::Linger`]). A reader that never reads
+//!   keeps that data in memory; call [`stop`](PipeWriter::stop) or use
+//!   [`DropPolicy::Discard`] when that matters. At process exit, queued data that was never
+//!   flushed is lost: call [`close`](PipeWriter::close) before exiting.
+//! - **Inherited descriptors are left blocking.** `O_NONBLOCK` is shared by every process
+//!   holding the same open file (your stdout, say). A `File` or `OwnedFd` of unknown origin
+//!   is therefore written by a worker thread of its own; say [`Builder::exclusive`] if the
+//!   descriptor is yours alone.
+//! - **The classic pipe deadlock still exists around you.** Feeding a child's stdin while
+//!   nobody reads its stdout fills both pipes; the writer never blocks, but the child will.
+//!   Use [`communicate`] to feed and collect at once.
+//! - **`Written` means the OS took the bytes**, not that the reader read them: a pipe holds
+//!   some (64 KiB by default on Linux) that a reader may never consume.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
