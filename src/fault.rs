@@ -49,7 +49,7 @@ impl Injector {
         match fault {
             Fault::Pass => None,
             Fault::Error(code) => Some(crate::sys::classify(io::Error::from_raw_os_error(code))),
-            Fault::Short(limit) if limit == 0 => Some(Outcome::Wrote(0)),
+            Fault::Short(0) => Some(Outcome::Wrote(0)),
             Fault::Short(limit) => {
                 let mut left = limit;
                 bufs.retain_mut(|buf| {

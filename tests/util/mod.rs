@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests, on every platform.
 #![allow(dead_code)] // Each test file uses a different subset.
+#![allow(unreachable_pub)] // A module of test helpers: `pub` is its interface to the test files.
 
 use std::io::Read;
 use std::path::PathBuf;
