@@ -8,7 +8,7 @@ use crate::core::Queue;
 use crate::sys::OwnedPipe;
 use crate::writer::Provenance;
 
-/// A handle a [`PipeWriter`] can take over (W-14). Implemented for the standard types users
+/// A handle a [`PipeWriter`](crate::PipeWriter) can take over (W-14). Implemented for the standard types users
 /// have; sealed.
 pub trait IntoPipeHandle: sealed::Sealed {
     #[doc(hidden)]
@@ -42,6 +42,15 @@ impl IntoPipeHandle for std::fs::File {
 
 impl sealed::Sealed for crate::pipe::WriteEnd {}
 impl IntoPipeHandle for crate::pipe::WriteEnd {
+    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+        (self.into_owned(), Provenance::Exclusive)
+    }
+}
+
+#[cfg(windows)]
+impl sealed::Sealed for crate::named_pipe::NamedPipeServer {}
+#[cfg(windows)]
+impl IntoPipeHandle for crate::named_pipe::NamedPipeServer {
     fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
         (self.into_owned(), Provenance::Exclusive)
     }
