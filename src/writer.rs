@@ -12,9 +12,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,7 +22,9 @@ use crate::core::{RetryPolicy, Unwritten};
 use crate::error::WriteError;
 use crate::event::{Event, EventReceiver, Mailbox};
 pub use crate::payload::{IntoPipeHandle, Payload};
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::thread::{self, ThreadId};
+use crate::sync::{thread_local, Arc, Condvar, Mutex, MutexGuard};
 use crate::sys;
 
 pub use crate::sys::OwnedPipe;
@@ -251,7 +251,7 @@ pub(crate) struct State {
     /// Threads waiting on `progress`; nobody is woken when this is zero.
     waiters: usize,
     /// The pull side, once `events()` was called.
-    mailbox: Option<Arc<Mailbox>>,
+    mailbox: Option<std::sync::Arc<Mailbox>>,
     /// Tasks of the async adapters waiting for room (A-1, W-12).
     write_wakers: Vec<Waker>,
     /// Tasks of the async adapters waiting for a flush or close.
@@ -358,7 +358,7 @@ impl Shared {
     }
 
     /// Wakes a worker thread waiting in [`Shared::wait_for_work`].
-    #[cfg_attr(windows, allow(dead_code))]
+    #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn wake_worker(&self) {
         let mut state = self.lock();
         self.notify(&mut state);
@@ -366,7 +366,7 @@ impl Shared {
 
     /// For worker-thread backends: waits until there is I/O to do. False when the writer
     /// ended and the worker should exit.
-    #[cfg_attr(windows, allow(dead_code))]
+    #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn wait_for_work(&self) -> bool {
         self.wait_until(None, |state| match state.core.phase() {
             Phase::Open if state.core.io_state() == IoState::Idle => None,
@@ -424,7 +424,7 @@ impl Shared {
             let mut state = self.lock();
             let next = state.core.complete(outcome);
             self.notify(&mut state);
-            let pending = state.core.has_events();
+            let pending = state.core.has_events() && self.has_consumers(&state);
             drop(state);
             bufs.clear();
             if pending {
@@ -484,6 +484,12 @@ impl Shared {
         if let Some(mailbox) = self.lock().mailbox.clone() {
             mailbox.close();
         }
+    }
+
+    /// True when someone listens to events. Without a listener, events stay coalesced in the
+    /// core (a few counters) and delivery is skipped on the write path.
+    fn has_consumers(&self, state: &State) -> bool {
+        self.handler.is_some() || state.mailbox.is_some()
     }
 
     /// Delivers pending events to the handler and the receiver (W-8): one thread at a time,
@@ -735,9 +741,13 @@ impl PipeWriter {
     /// receiver over the same queue.
     pub fn events(&self) -> EventReceiver {
         let mut state = self.shared.lock();
+        if state.mailbox.is_none() && self.shared.handler.is_none() {
+            // Nobody listened so far: start the receiver with a clean slate.
+            state.core.take_events(&mut Vec::new());
+        }
         let mailbox = state
             .mailbox
-            .get_or_insert_with(|| Arc::new(Mailbox::default()))
+            .get_or_insert_with(|| std::sync::Arc::new(Mailbox::default()))
             .clone();
         EventReceiver::new(mailbox)
     }
@@ -837,6 +847,14 @@ impl PipeWriter {
         let unwritten = self.stop();
         let handle = self.shared.io.take_handle();
         (handle, unwritten)
+    }
+
+    /// The simulated kernel under this writer (model checking and Miri builds only; see
+    /// RELIABILITY.md).
+    #[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
+    #[doc(hidden)]
+    pub fn fake_device(&self) -> crate::sys::fake::Device {
+        self.shared.io.device()
     }
 
     /// For the async adapters: queues as much of `buf` as fits under the high-water
