@@ -65,7 +65,8 @@ linux_tests() {
 
 # The shared behaviour tests again, with every descriptor served by the blocking fallback.
 fallback_tests() {
-    RUSTFLAGS="--cfg pipewriter_force_fallback" CARGO_TARGET_DIR="$ROOT/target/fallback" \
+    export RUSTFLAGS="--cfg pipewriter_force_fallback" CARGO_TARGET_DIR="$ROOT/target/fallback"
+    cargo build -p pipewriter --all-features --examples &&
         cargo test -p pipewriter --all-features --no-fail-fast --tests
 }
 

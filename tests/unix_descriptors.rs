@@ -12,6 +12,16 @@ use pipewriter::{Builder, PipeWriter};
 use rustix::fs::OFlags;
 use util::{collect, pattern, PATIENCE};
 
+/// True (and says so loudly) when the suite runs with the blocking fallback forced, where no
+/// descriptor is switched to non-blocking mode.
+fn fallback_forced(test: &str) -> bool {
+    if cfg!(pipewriter_force_fallback) {
+        eprintln!("SKIPPED {test}: the blocking fallback is forced in this run");
+        return true;
+    }
+    false
+}
+
 fn nonblocking(fd: impl AsFd) -> bool {
     rustix::fs::fcntl_getfl(fd)
         .unwrap()
@@ -38,6 +48,9 @@ fn p3_shared_descriptor_keeps_its_mode_and_is_served_by_the_fallback() {
 
 #[test]
 fn p3_exclusive_descriptor_goes_nonblocking_and_gets_its_mode_back() {
+    if fallback_forced("p3_exclusive_descriptor_goes_nonblocking_and_gets_its_mode_back") {
+        return;
+    }
     let (reader, writer) = std::io::pipe().unwrap();
     let view: OwnedFd = writer.as_fd().try_clone_to_owned().unwrap();
     let writer = Builder::new()
@@ -60,6 +73,9 @@ fn p3_exclusive_descriptor_goes_nonblocking_and_gets_its_mode_back() {
 
 #[test]
 fn p3_child_stdin_is_ours_and_driven_by_the_reactor() {
+    if fallback_forced("p3_child_stdin_is_ours_and_driven_by_the_reactor") {
+        return;
+    }
     let mut child = util::pipe_child(&["sink"]);
     let stdin = child.stdin.take().unwrap();
     let view: OwnedFd = stdin.as_fd().try_clone_to_owned().unwrap();
@@ -102,8 +118,7 @@ fn w14_read_only_descriptor_is_refused_clearly() {
 #[cfg(target_os = "linux")]
 #[test]
 fn p3_many_writers_share_one_io_thread() {
-    if cfg!(pipewriter_force_fallback) {
-        eprintln!("SKIPPED p3_many_writers_share_one_io_thread: the fallback is forced");
+    if fallback_forced("p3_many_writers_share_one_io_thread") {
         return;
     }
     /// The crate's threads in this process, by name (comm is cut to 15 characters).
