@@ -222,6 +222,13 @@ impl Io {
     }
 }
 
+impl Drop for Io {
+    fn drop(&mut self) {
+        // Deregisters from the reactor's poller before the descriptor closes.
+        self.close_handle();
+    }
+}
+
 /// `writev` of at most `limit` bytes from `bufs`, classified (E-1).
 fn write_gather(fd: BorrowedFd<'_>, bufs: &[Bytes], limit: usize) -> Outcome {
     let mut slices = [IoSlice::new(&[]); MAX_IOV];
