@@ -643,6 +643,12 @@ impl PipeWriter {
         Builder::new()
     }
 
+    /// The state shared with the I/O context, for the backends' unit tests.
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Queues `data` and returns at once, never waiting for the reader (W-1).
     ///
     /// A zero-length write is a no-op. The returned [`Accepted`] tells whether the queue is

@@ -1,1 +1,274 @@
-//! The Windows backend (P-1, P-2).
+//! The Windows backend (P-1, P-2, P-5): overlapped writes completed by a thread-pool wait, or
+//! a blocking worker thread for handles opened without `FILE_FLAG_OVERLAPPED`.
+//!
+//! The mode is read from the handle itself (`NtQueryInformationFile(FileModeInformation)`,
+//! as libuv does): a handle opened for synchronous I/O has `FILE_SYNCHRONOUS_IO_ALERT` or
+//! `FILE_SYNCHRONOUS_IO_NONALERT` set, and an overlapped `WriteFile` on it would silently
+//! run synchronously, so it goes to the worker (`worker.rs`); every other handle takes the
+//! overlapped path (`overlapped.rs`). Unlike Unix, nothing about the handle is changed, so
+//! the handle's provenance does not matter, and `--cfg pipewriter_force_fallback` cannot apply
+//! to an overlapped handle (a blocking `WriteFile` without an `OVERLAPPED` is not valid on
+//! it): the synchronous-handle tests exercise the worker instead.
+//!
+//! # References
+//! - [`NtQueryInformationFile`](https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntqueryinformationfile)
+//! - [`FILE_MODE_INFORMATION`](https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/ns-ntifs-_file_mode_information)
+
+mod errors;
+mod kernel;
+mod overlapped;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::ffi::c_void;
+use std::fmt;
+use std::io;
+use std::mem;
+use std::os::windows::io::{AsRawHandle, OwnedHandle};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use windows_sys::Wdk::Storage::FileSystem::{
+    FileAccessInformation, FileModeInformation, NtQueryInformationFile, FILE_ACCESS_INFORMATION,
+    FILE_MODE_INFORMATION, FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT,
+};
+use windows_sys::Win32::Foundation::{GENERIC_ALL, GENERIC_WRITE, HANDLE};
+use windows_sys::Win32::Storage::FileSystem::{
+    GetFileType, FILE_APPEND_DATA, FILE_TYPE_DISK, FILE_WRITE_DATA,
+};
+use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
+
+pub(crate) use errors::classify;
+
+use self::overlapped::Overlapped;
+use self::worker::Worker;
+use crate::core::Outcome;
+use crate::writer::{Provenance, Shared};
+
+/// The owned handle type a writer takes over and gives back: an `OwnedHandle` on Windows.
+pub type OwnedPipe = OwnedHandle;
+
+/// Small queued chunks are copied into one block of this size per `WriteFile` (W-4: Windows
+/// pipes have no gather write); a head chunk at least this large is written in place.
+const STAGING_BLOCK: usize = 64 * 1024;
+
+/// A raw handle value that the backend passes to the OS from several threads. The handle is
+/// owned by `Io` and stays open while any operation on it is pending.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RawPipe(HANDLE);
+
+// SAFETY: a HANDLE is a process-wide index into the kernel's handle table; any thread may use
+// it. Its lifetime is managed by `Io` (see above).
+unsafe impl Send for RawPipe {}
+// SAFETY: as above; sharing the value gives nothing beyond copying it.
+unsafe impl Sync for RawPipe {}
+
+/// How a handle is driven.
+enum Mode {
+    /// Overlapped writes completed by a thread-pool wait (P-1).
+    Overlapped(Overlapped),
+    /// Blocking writes on a worker thread of its own (P-2).
+    Worker(Worker),
+}
+
+/// The Windows per-writer state.
+pub(crate) struct Io {
+    /// The handle; `None` once closed or taken. It is only closed or taken while no
+    /// operation is pending (the core guarantees it), so the I/O paths use a raw copy.
+    handle: Mutex<Option<OwnedHandle>>,
+    mode: Mode,
+}
+
+impl fmt::Debug for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match &self.mode {
+            Mode::Overlapped(_) => "overlapped",
+            Mode::Worker(_) => "worker",
+        };
+        f.debug_struct("Io")
+            .field("mode", &mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Io {
+    pub(crate) fn new(handle: OwnedHandle, _provenance: Provenance) -> io::Result<Io> {
+        let raw = RawPipe(handle.as_raw_handle());
+        check_writable(raw)?;
+        let mode = match query_mode(raw) {
+            Ok(flags)
+                if flags & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT) == 0 =>
+            {
+                // SAFETY: `raw` is the valid handle owned by `handle`.
+                let append = unsafe { GetFileType(raw.0) } == FILE_TYPE_DISK;
+                Mode::Overlapped(Overlapped::new(raw, append)?)
+            }
+            Ok(_) => Mode::Worker(Worker::new(raw)),
+            Err(e) => {
+                // Console handles on old Windows versions are not file objects; whatever the
+                // handle is, a blocking write is the only safe assumption.
+                log::debug!("pipewriter: cannot read the handle's mode ({e}); using a worker");
+                Mode::Worker(Worker::new(raw))
+            }
+        };
+        Ok(Io {
+            handle: Mutex::new(Some(handle)),
+            mode,
+        })
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Option<OwnedHandle>> {
+        self.handle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The overlapped state, when the handle is driven that way.
+    fn overlapped(&self) -> Option<&Overlapped> {
+        match &self.mode {
+            Mode::Overlapped(overlapped) => Some(overlapped),
+            Mode::Worker(_) => None,
+        }
+    }
+
+    /// The worker state, when the handle is driven that way.
+    fn worker(&self) -> Option<&Worker> {
+        match &self.mode {
+            Mode::Worker(worker) => Some(worker),
+            Mode::Overlapped(_) => None,
+        }
+    }
+
+    pub(crate) fn kick(shared: &Arc<Shared>) {
+        match &shared.io.mode {
+            Mode::Overlapped(overlapped) => overlapped.kick(shared),
+            Mode::Worker(worker) => worker.kick(shared),
+        }
+    }
+
+    pub(crate) fn cancel(shared: &Arc<Shared>) {
+        match &shared.io.mode {
+            Mode::Overlapped(overlapped) => overlapped.cancel(shared),
+            Mode::Worker(worker) => worker.cancel(shared),
+        }
+    }
+
+    pub(crate) fn linger(shared: &Arc<Shared>) {
+        // The pending operation (overlapped) or the worker holds the writer while it has work
+        // and closes the handle when the queue is empty; a worker waiting for work must notice
+        // the phase change.
+        if let Mode::Worker(_) = shared.io.mode {
+            shared.wake_worker();
+        }
+    }
+
+    pub(crate) fn close_handle(&self) {
+        drop(self.slot().take());
+    }
+
+    pub(crate) fn take_handle(&self) -> Option<OwnedHandle> {
+        self.slot().take()
+    }
+}
+
+/// What one `WriteFile` submits: memory that stays alive and unmoved until the OS is done.
+#[derive(Debug)]
+pub(super) enum Staged {
+    /// A prefix of the head chunk, written in place (a reference-counted slice of the queue's
+    /// own buffer).
+    InPlace(Bytes),
+    /// Head chunks copied into a staging block.
+    Copied(Vec<u8>),
+}
+
+impl Staged {
+    pub(super) fn as_slice(&self) -> &[u8] {
+        match self {
+            Staged::InPlace(bytes) => bytes,
+            Staged::Copied(vec) => vec,
+        }
+    }
+}
+
+/// Chooses the buffer of one `WriteFile` from the chunks the core submitted (W-4): the head
+/// chunk in place when it is alone or at least a staging block large, otherwise as many head
+/// chunks as fit copied into `staging` (taken; give it back after the write). At most `limit`
+/// bytes, and never more than `u32::MAX` (the length `WriteFile` takes).
+pub(super) fn stage(bufs: &[Bytes], staging: &mut Vec<u8>, limit: usize) -> Staged {
+    let limit = limit.min(u32::MAX as usize);
+    let head = &bufs[0];
+    if bufs.len() == 1 || head.len() >= STAGING_BLOCK {
+        return Staged::InPlace(head.slice(..head.len().min(limit)));
+    }
+    let capacity = STAGING_BLOCK.min(limit);
+    let mut block = mem::take(staging);
+    block.clear();
+    block.reserve(capacity);
+    for buf in bufs {
+        let room = capacity - block.len();
+        if room == 0 {
+            break;
+        }
+        block.extend_from_slice(&buf[..buf.len().min(room)]);
+    }
+    Staged::Copied(block)
+}
+
+/// A cancellation this backend did not ask for (Windows cancels a thread's pending I/O when
+/// the thread exits; another component may call `CancelIoEx` on the handle): not the end of
+/// the writer. What was written is reported; otherwise the write is retried.
+pub(super) fn not_our_cancel(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Cancelled(n) if n > 0 => Outcome::Wrote(n),
+        Outcome::Cancelled(_) => {
+            log::debug!("pipewriter: a write was cancelled by someone else; retrying");
+            Outcome::Interrupted
+        }
+        other => other,
+    }
+}
+
+/// Queries one fixed-size `FILE_*_INFORMATION` class of a handle.
+fn query_information<T: Default>(handle: RawPipe, class: i32) -> io::Result<T> {
+    let mut info = T::default();
+    let mut status_block = IO_STATUS_BLOCK::default();
+    // SAFETY: `info` is a writable buffer of exactly the size passed, of the type that
+    // `class` fills; `status_block` is a valid out pointer; the handle is valid.
+    let status = unsafe {
+        NtQueryInformationFile(
+            handle.0,
+            &mut status_block,
+            (&mut info as *mut T).cast::<c_void>(),
+            mem::size_of::<T>() as u32,
+            class,
+        )
+    };
+    if status < 0 {
+        return Err(io::Error::other(format!(
+            "NtQueryInformationFile failed with NTSTATUS {status:#010x}"
+        )));
+    }
+    Ok(info)
+}
+
+/// The handle's mode flags (`FILE_SYNCHRONOUS_IO_*` among them).
+fn query_mode(handle: RawPipe) -> io::Result<u32> {
+    query_information::<FILE_MODE_INFORMATION>(handle, FileModeInformation).map(|info| info.Mode)
+}
+
+/// Refuses handles that were not opened for writing. When the access mask cannot be read,
+/// the first write reports the problem instead.
+fn check_writable(handle: RawPipe) -> io::Result<()> {
+    let Ok(info) = query_information::<FILE_ACCESS_INFORMATION>(handle, FileAccessInformation)
+    else {
+        return Ok(());
+    };
+    let write_rights = FILE_WRITE_DATA | FILE_APPEND_DATA | GENERIC_WRITE | GENERIC_ALL;
+    if info.AccessFlags & write_rights == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the handle is not open for writing",
+        ));
+    }
+    Ok(())
+}
