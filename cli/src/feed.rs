@@ -4,7 +4,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -155,21 +155,11 @@ impl Source {
 /// What the data goes into, kept for the end of the run.
 enum Target {
     Child(Child),
-    /// A FIFO; holds the guard that removes it if this run created it.
-    #[cfg_attr(not(unix), allow(dead_code))]
+    /// A FIFO; holds the FIFO this run created, which is removed when it is dropped.
+    #[cfg(unix)]
     Fifo {
-        _cleanup: Option<RemoveOnDrop>,
+        _cleanup: Option<pipewriter::Fifo>,
     },
-}
-
-/// A FIFO this run created, removed when the run ends.
-#[derive(Debug)]
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn feed(args: &FeedArgs) -> Result<(), FeedError> {
@@ -247,6 +237,7 @@ fn feed(args: &FeedArgs) -> Result<(), FeedError> {
                 .wait()
                 .map_err(|e| failed("waiting for the command", e))?,
         ),
+        #[cfg(unix)]
         Target::Fifo { .. } => None,
     };
     let outcome = match outcome {
@@ -331,7 +322,12 @@ fn open_target(args: &FeedArgs, builder: Builder) -> Result<(PipeWriter, Target)
         return Ok((writer, Target::Child(child)));
     }
     if let Some(path) = &args.fifo {
-        return open_fifo(path, builder, args.quiet);
+        return open_fifo(
+            path,
+            builder,
+            args.quiet,
+            Duration::from_secs(args.open_timeout),
+        );
     }
     if let Some(name) = &args.pipe {
         return open_named_pipe(name, builder);
@@ -360,64 +356,49 @@ fn open_fifo(
     path: &Path,
     builder: Builder,
     quiet: bool,
+    timeout: Duration,
 ) -> Result<(PipeWriter, Target), FeedError> {
-    use std::ffi::CString;
-    use std::fs::OpenOptions;
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    use pipewriter::Fifo;
 
     let shown = path.display();
+    // A FIFO this run creates (mode 0600, S-3) is removed again when the run ends.
     let created = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_fifo() => None,
-        Ok(_) => {
-            return Err(FeedError::Failed(format!(
-                "{shown} exists and is not a FIFO"
-            )))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let c_path = CString::new(path.as_os_str().as_bytes())
-                .map_err(|_| FeedError::Usage(format!("{shown}: the path contains a NUL byte")))?;
-            // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
-            if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
-                return Err(failed(
-                    format!("cannot create the FIFO {shown}"),
-                    io::Error::last_os_error(),
-                ));
-            }
-            Some(RemoveOnDrop(path.to_owned()))
-        }
+        Ok(_) => None,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(
+            Fifo::create(path).map_err(|e| failed(format!("cannot create the FIFO {shown}"), e))?,
+        ),
         Err(e) => return Err(failed(&shown, e)),
     };
     if !quiet {
         eprintln!("pipewriter: waiting for a reader to open {shown} ...");
     }
-    // Opening for writing blocks until a reader opens the FIFO.
-    let file = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| failed(format!("cannot open {shown}"), e))?;
-    let meta = file.metadata().map_err(|e| failed(&shown, e))?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if !meta.file_type().is_fifo() || meta.uid() != me {
-        return Err(FeedError::Failed(format!(
-            "{shown} is not a FIFO owned by the current user; refusing to write to it"
-        )));
-    }
-    // The open file description was made by our own `open` just now (and is close-on-exec),
-    // so no other process shares it and switching it to non-blocking mode affects nobody
-    // else: declare it exclusive, which lets the shared reactor drive it (P-3) instead of a
-    // blocking thread writing PIPE_BUF at a time.
+    // Refuses anything that is not a FIFO owned by us (symlinks included), and waits for a
+    // reader. The end it returns has an open file description of its own, so the writer may
+    // make it non-blocking and drive it from the shared reactor (P-3).
+    let end = match &created {
+        Some(fifo) => fifo.writer(timeout),
+        None => Fifo::open_writer(path, timeout),
+    };
+    let end = end.map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => FeedError::Failed(format!(
+            "no reader opened {shown} within {} s (see --open-timeout)",
+            timeout.as_secs()
+        )),
+        _ => failed(format!("cannot open {shown}"), e),
+    })?;
     let writer = builder
-        .exclusive(true)
-        .build(file)
+        .build(end)
         .map_err(|e| failed(format!("cannot write to {shown}"), e))?;
     Ok((writer, Target::Fifo { _cleanup: created }))
 }
 
 #[cfg(not(unix))]
-fn open_fifo(_: &Path, _: Builder, _: bool) -> Result<(PipeWriter, Target), FeedError> {
+fn open_fifo(
+    _: &Path,
+    _: Builder,
+    _: bool,
+    _: Duration,
+) -> Result<(PipeWriter, Target), FeedError> {
     Err(FeedError::Usage(
         "--fifo is for Unix FIFOs; on Windows use --pipe NAME".into(),
     ))

@@ -68,9 +68,12 @@ pub(crate) struct FeedArgs {
     /// output goes to ours.
     #[arg(long, value_name = "COMMAND")]
     pub(crate) cmd: Option<String>,
-    /// Feed this FIFO (created, mode 0600, and removed afterwards if it does not exist).
+    /// Feed this FIFO (created with mode 0600, and removed afterwards, if it does not exist).
     #[arg(long, value_name = "PATH")]
     pub(crate) fifo: Option<PathBuf>,
+    /// How long to wait for a reader to open the FIFO, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub(crate) open_timeout: u64,
     /// Feed this Windows named pipe (as a client, e.g. `\\.\pipe\name` or just `name`).
     #[arg(long, value_name = "NAME")]
     pub(crate) pipe: Option<String>,
