@@ -26,10 +26,44 @@ use rand::{Rng, SeedableRng};
 
 use util::{collect, pattern, sha256_hex};
 
-fn async_writer(builder: Builder) -> (std::io::PipeReader, AsyncPipeWriter) {
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    let writer = builder.build(writer).expect("build writer");
-    (reader, AsyncPipeWriter::new(writer))
+/// The two kinds of write end a writer drives differently: this crate's pipe (non-blocking
+/// through the reactor on Unix, overlapped on Windows) and std's pipe (on Windows a synchronous
+/// handle, served by a worker thread).
+#[derive(Debug, Clone, Copy)]
+enum Pipe {
+    Ours,
+    Std,
+}
+
+fn async_writer(pipe: Pipe, builder: Builder) -> (std::io::PipeReader, AsyncPipeWriter) {
+    let (reader, writer) = match pipe {
+        Pipe::Ours => {
+            let (reader, end) = pipewriter::pipe().expect("pipe");
+            (reader, builder.build(end))
+        }
+        Pipe::Std => {
+            let (reader, end) = std::io::pipe().expect("pipe");
+            (reader, builder.build(end))
+        }
+    };
+    (reader, AsyncPipeWriter::new(writer.expect("build writer")))
+}
+
+/// Runs each named test body once per kind of [`Pipe`], as `NAME::ours` and `NAME::std_pipe`.
+macro_rules! on_both_pipes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn ours() {
+                super::$name(super::Pipe::Ours)
+            }
+
+            #[test]
+            fn std_pipe() {
+                super::$name(super::Pipe::Std)
+            }
+        }
+    )*};
 }
 
 /// Counts how often the executor polls the wrapped future.
@@ -76,12 +110,11 @@ fn a1_futures_io_copy_256_mib_into_child_digest_matches() {
     );
 }
 
-#[test]
-fn a1_w12_futures_io_backpressure_without_busy_loop_few_polls() {
+fn a1_w12_futures_io_backpressure_without_busy_loop_few_polls(pipe: Pipe) {
     const TOTAL: usize = 16 << 20;
     const HIGH: usize = 1 << 20;
     const LOW: usize = 256 << 10;
-    let (reader, mut writer) = async_writer(Builder::new().high_water(HIGH).low_water(LOW));
+    let (reader, mut writer) = async_writer(pipe, Builder::new().high_water(HIGH).low_water(LOW));
     let out = thread::spawn(move || {
         let mut reader = reader;
         let mut buf = vec![0u8; 64 << 10];
@@ -127,9 +160,8 @@ fn a1_w12_futures_io_backpressure_without_busy_loop_few_polls() {
     assert!(max_queued <= HIGH, "W-12: memory over the mark");
 }
 
-#[test]
-fn a1_futures_io_close_gives_reader_eof_while_writer_alive() {
-    let (reader, mut writer) = async_writer(Builder::new());
+fn a1_futures_io_close_gives_reader_eof_while_writer_alive(pipe: Pipe) {
+    let (reader, mut writer) = async_writer(pipe, Builder::new());
     let out = collect(reader);
     let data = pattern(19, 3 << 20);
     block_on(async {
@@ -155,11 +187,12 @@ fn a1_futures_io_close_gives_reader_eof_while_writer_alive() {
     drop(writer);
 }
 
-#[test]
-fn a1_futures_io_cancelled_writes_lose_and_duplicate_nothing() {
+fn a1_futures_io_cancelled_writes_lose_and_duplicate_nothing(pipe: Pipe) {
     let mut rng = StdRng::seed_from_u64(23);
-    let (reader, mut writer) =
-        async_writer(Builder::new().high_water(64 << 10).low_water(16 << 10));
+    let (reader, mut writer) = async_writer(
+        pipe,
+        Builder::new().high_water(64 << 10).low_water(16 << 10),
+    );
     let out = thread::spawn(move || {
         let mut reader = reader;
         let mut buf = vec![0u8; 24 << 10];
@@ -205,7 +238,7 @@ fn a1_futures_io_cancelled_writes_lose_and_duplicate_nothing() {
 
 #[test]
 fn a1_futures_io_vectored_and_flush() {
-    let (reader, mut writer) = async_writer(Builder::new());
+    let (reader, mut writer) = async_writer(Pipe::Ours, Builder::new());
     let out = collect(reader);
     let parts: Vec<Vec<u8>> = (0..4).map(|i| pattern(30 + i, 7_000)).collect();
     let slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
@@ -229,3 +262,9 @@ fn a1_w13_adapter_is_send_sync_unpin() {
     fn check<T: AsyncWrite + Send + Sync + Unpin>() {}
     check::<AsyncPipeWriter>();
 }
+
+on_both_pipes!(
+    a1_w12_futures_io_backpressure_without_busy_loop_few_polls,
+    a1_futures_io_close_gives_reader_eof_while_writer_alive,
+    a1_futures_io_cancelled_writes_lose_and_duplicate_nothing,
+);

@@ -100,10 +100,44 @@ fn block_on_with<F: Future>(fut: F, waker: &Waker, counter: &CountingWaker) -> F
     }
 }
 
-fn async_writer(builder: Builder) -> (std::io::PipeReader, AsyncPipeWriter) {
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    let writer = builder.build(writer).expect("build writer");
-    (reader, AsyncPipeWriter::new(writer))
+/// The two kinds of write end a writer drives differently: this crate's pipe (non-blocking
+/// through the reactor on Unix, overlapped on Windows) and std's pipe (on Windows a synchronous
+/// handle, served by a worker thread).
+#[derive(Debug, Clone, Copy)]
+enum Pipe {
+    Ours,
+    Std,
+}
+
+fn async_writer(pipe: Pipe, builder: Builder) -> (std::io::PipeReader, AsyncPipeWriter) {
+    let (reader, writer) = match pipe {
+        Pipe::Ours => {
+            let (reader, end) = pipewriter::pipe().expect("pipe");
+            (reader, builder.build(end))
+        }
+        Pipe::Std => {
+            let (reader, end) = std::io::pipe().expect("pipe");
+            (reader, builder.build(end))
+        }
+    };
+    (reader, AsyncPipeWriter::new(writer.expect("build writer")))
+}
+
+/// Runs each named test body once per kind of [`Pipe`], as `NAME::ours` and `NAME::std_pipe`.
+macro_rules! on_both_pipes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn ours() {
+                super::$name(super::Pipe::Ours)
+            }
+
+            #[test]
+            fn std_pipe() {
+                super::$name(super::Pipe::Std)
+            }
+        }
+    )*};
 }
 
 #[test]
@@ -135,11 +169,10 @@ fn a1_tokio_copy_256_mib_into_child_digest_matches() {
     );
 }
 
-#[test]
-fn a1_w12_stalled_reader_parks_task_memory_bounded_wakes_on_resume() {
+fn a1_w12_stalled_reader_parks_task_memory_bounded_wakes_on_resume(pipe: Pipe) {
     const HIGH: usize = 256 << 10;
     const LOW: usize = 64 << 10;
-    let (reader, mut writer) = async_writer(Builder::new().high_water(HIGH).low_water(LOW));
+    let (reader, mut writer) = async_writer(pipe, Builder::new().high_water(HIGH).low_water(LOW));
     let (counter, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let chunk = pattern(3, 48 << 10);
@@ -193,12 +226,11 @@ fn a1_w12_stalled_reader_parks_task_memory_bounded_wakes_on_resume() {
     assert_eq!(sha256_hex(&got), sha256_hex(&sent));
 }
 
-#[test]
-fn a1_w12_backpressure_without_busy_loop_few_polls() {
+fn a1_w12_backpressure_without_busy_loop_few_polls(pipe: Pipe) {
     const TOTAL: usize = 16 << 20;
     const HIGH: usize = 1 << 20;
     const LOW: usize = 256 << 10;
-    let (reader, mut writer) = async_writer(Builder::new().high_water(HIGH).low_water(LOW));
+    let (reader, mut writer) = async_writer(pipe, Builder::new().high_water(HIGH).low_water(LOW));
     // A slow reader: the writer is always ahead of it.
     let out = thread::spawn(move || {
         let mut reader = reader;
@@ -258,10 +290,12 @@ fn a1_w12_backpressure_without_busy_loop_few_polls() {
 /// Runs the cancellation scenario: each write future is dropped after a random number of
 /// polls (zero to three), racing a reader that reads in random bursts. Returns what the writes
 /// reported accepted, what the reader received, and how many writes were dropped while pending.
-fn cancel_scenario(seed: u64) -> (Vec<u8>, Vec<u8>, usize) {
+fn cancel_scenario(pipe: Pipe, seed: u64) -> (Vec<u8>, Vec<u8>, usize) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let (reader, mut writer) =
-        async_writer(Builder::new().high_water(128 << 10).low_water(32 << 10));
+    let (reader, mut writer) = async_writer(
+        pipe,
+        Builder::new().high_water(128 << 10).low_water(32 << 10),
+    );
     let reader_seed = rng.gen();
     let out = thread::spawn(move || {
         let mut rng = StdRng::seed_from_u64(reader_seed);
@@ -320,10 +354,9 @@ fn cancel_scenario(seed: u64) -> (Vec<u8>, Vec<u8>, usize) {
     (accepted, out.join().unwrap(), cancelled)
 }
 
-#[test]
-fn a1_cancelled_write_futures_lose_and_duplicate_nothing() {
+fn a1_cancelled_write_futures_lose_and_duplicate_nothing(pipe: Pipe) {
     for seed in [1, 2, 3] {
-        let (accepted, got, cancelled) = cancel_scenario(seed);
+        let (accepted, got, cancelled) = cancel_scenario(pipe, seed);
         assert!(!accepted.is_empty());
         assert!(
             cancelled > 0,
@@ -338,11 +371,12 @@ fn a1_cancelled_write_futures_lose_and_duplicate_nothing() {
     }
 }
 
-#[test]
-fn a1_write_futures_cancelled_by_select_on_tokio_lose_nothing() {
+fn a1_write_futures_cancelled_by_select_on_tokio_lose_nothing(pipe: Pipe) {
     let mut rng = StdRng::seed_from_u64(99);
-    let (reader, mut writer) =
-        async_writer(Builder::new().high_water(128 << 10).low_water(32 << 10));
+    let (reader, mut writer) = async_writer(
+        pipe,
+        Builder::new().high_water(128 << 10).low_water(32 << 10),
+    );
     // Slow enough that a parked write usually outlives its timeout (about 6 ms from the high
     // to the low-water mark), so many write futures are dropped while pending.
     let out = thread::spawn(move || {
@@ -402,9 +436,8 @@ fn a1_write_futures_cancelled_by_select_on_tokio_lose_nothing() {
     assert_eq!(sha256_hex(&got), sha256_hex(&accepted), "A-1: content");
 }
 
-#[test]
-fn a1_shutdown_gives_reader_eof_while_writer_alive() {
-    let (reader, mut writer) = async_writer(Builder::new());
+fn a1_shutdown_gives_reader_eof_while_writer_alive(pipe: Pipe) {
+    let (reader, mut writer) = async_writer(pipe, Builder::new());
     let out = collect(reader);
     let data = pattern(8, 3 << 20);
     runtime().block_on(async {
@@ -431,9 +464,8 @@ fn a1_shutdown_gives_reader_eof_while_writer_alive() {
     drop(writer);
 }
 
-#[test]
-fn a1_flush_completes_only_when_every_byte_is_written() {
-    let (reader, mut writer) = async_writer(Builder::new().high_water(4 << 20));
+fn a1_flush_completes_only_when_every_byte_is_written(pipe: Pipe) {
+    let (reader, mut writer) = async_writer(pipe, Builder::new().high_water(4 << 20));
     let (counter, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let data = pattern(9, 2 << 20);
@@ -461,10 +493,11 @@ fn a1_flush_completes_only_when_every_byte_is_written() {
     assert_eq!(out.join().unwrap().len(), data.len());
 }
 
-#[test]
-fn a1_e2_reader_gone_fails_pending_flush_and_next_polls() {
-    let (reader, mut writer) =
-        async_writer(Builder::new().high_water(128 << 10).low_water(32 << 10));
+fn a1_e2_reader_gone_fails_pending_flush_and_next_polls(pipe: Pipe) {
+    let (reader, mut writer) = async_writer(
+        pipe,
+        Builder::new().high_water(128 << 10).low_water(32 << 10),
+    );
     let (counter, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let chunk = pattern(4, 64 << 10);
@@ -499,9 +532,8 @@ fn a1_e2_reader_gone_fails_pending_flush_and_next_polls() {
     );
 }
 
-#[test]
-fn a1_poll_after_stop_reports_not_connected_and_flush_does_not_lie() {
-    let (reader, mut writer) = async_writer(Builder::new().high_water(1 << 20));
+fn a1_poll_after_stop_reports_not_connected_and_flush_does_not_lie(pipe: Pipe) {
+    let (reader, mut writer) = async_writer(pipe, Builder::new().high_water(1 << 20));
     let (_counter, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let data = pattern(12, 512 << 10);
@@ -524,7 +556,7 @@ fn a1_poll_after_stop_reports_not_connected_and_flush_does_not_lie() {
 
 #[test]
 fn a1_write_vectored_takes_several_buffers_at_once() {
-    let (reader, mut writer) = async_writer(Builder::new());
+    let (reader, mut writer) = async_writer(Pipe::Ours, Builder::new());
     assert!(writer.is_write_vectored());
     let out = collect(reader);
     let parts: Vec<Vec<u8>> = (0..5).map(|i| pattern(20 + i, 10_000)).collect();
@@ -540,7 +572,10 @@ fn a1_write_vectored_takes_several_buffers_at_once() {
 #[test]
 fn a1_w12_hard_limit_below_high_water_bounds_memory_and_progresses() {
     const HARD: usize = 100 << 10;
-    let (reader, mut writer) = async_writer(Builder::new().high_water(1 << 20).hard_limit(HARD));
+    let (reader, mut writer) = async_writer(
+        Pipe::Ours,
+        Builder::new().high_water(1 << 20).hard_limit(HARD),
+    );
     let out = collect(reader);
     let data = pattern(13, 4 << 20);
     runtime().block_on(async {
@@ -561,7 +596,7 @@ fn a1_w12_hard_limit_below_high_water_bounds_memory_and_progresses() {
 
 #[test]
 fn a1_w12_high_water_zero_still_makes_progress() {
-    let (reader, mut writer) = async_writer(Builder::new().high_water(0));
+    let (reader, mut writer) = async_writer(Pipe::Ours, Builder::new().high_water(0));
     let out = collect(reader);
     let data = pattern(14, 1 << 20);
     runtime().block_on(async {
@@ -573,14 +608,14 @@ fn a1_w12_high_water_zero_still_makes_progress() {
 
 #[test]
 fn a1_hard_limit_zero_is_an_error_not_a_hang() {
-    let (_reader, mut writer) = async_writer(Builder::new().hard_limit(0));
+    let (_reader, mut writer) = async_writer(Pipe::Ours, Builder::new().hard_limit(0));
     let err = runtime().block_on(writer.write(b"x")).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
 }
 
 #[test]
 fn a1_into_inner_keeps_queued_bytes() {
-    let (reader, mut writer) = async_writer(Builder::new());
+    let (reader, mut writer) = async_writer(Pipe::Ours, Builder::new());
     let out = collect(reader);
     runtime().block_on(writer.write_all(b"hello ")).unwrap();
     let writer = writer.into_inner();
@@ -588,3 +623,14 @@ fn a1_into_inner_keeps_queued_bytes() {
     writer.close(PATIENCE).unwrap();
     assert_eq!(out.join().unwrap(), b"hello world");
 }
+
+on_both_pipes!(
+    a1_w12_stalled_reader_parks_task_memory_bounded_wakes_on_resume,
+    a1_w12_backpressure_without_busy_loop_few_polls,
+    a1_cancelled_write_futures_lose_and_duplicate_nothing,
+    a1_write_futures_cancelled_by_select_on_tokio_lose_nothing,
+    a1_shutdown_gives_reader_eof_while_writer_alive,
+    a1_flush_completes_only_when_every_byte_is_written,
+    a1_e2_reader_gone_fails_pending_flush_and_next_polls,
+    a1_poll_after_stop_reports_not_connected_and_flush_does_not_lie,
+);
