@@ -83,6 +83,8 @@ mod event;
 pub mod fault;
 #[cfg(unix)]
 mod fifo;
+#[cfg(windows)]
+mod named_pipe;
 mod payload;
 mod pipe;
 mod process;
@@ -97,6 +99,8 @@ pub use crate::error::WriteError;
 pub use crate::event::{Event, EventReceiver};
 #[cfg(unix)]
 pub use crate::fifo::Fifo;
+#[cfg(windows)]
+pub use crate::named_pipe::{NamedPipeClientOptions, NamedPipeServer, NamedPipeServerBuilder};
 pub use crate::pipe::{pipe, PipeBuilder, WriteEnd};
 pub use crate::process::{
     communicate, spawn_with_writer, Communicate, CommunicateError, DEFAULT_OUTPUT_LIMIT,

@@ -34,6 +34,15 @@ pub fn pipe() -> io::Result<(std::io::PipeReader, WriteEnd)> {
     PipeBuilder::new().build()
 }
 
+/// A new pipe, from a backend.
+#[derive(Debug)]
+pub(crate) struct Pair {
+    pub(crate) read: OwnedPipe,
+    pub(crate) write: OwnedPipe,
+    /// The buffer size, if the backend learnt it at creation.
+    pub(crate) buffer_size: Option<usize>,
+}
+
 /// Settings shared with the backends.
 #[derive(Default)]
 pub(crate) struct PipeOptions {
@@ -107,8 +116,12 @@ impl PipeBuilder {
     /// already taken (which only a squatter who predicted the names could cause). Nothing is
     /// left open on error.
     pub fn build(mut self) -> io::Result<(std::io::PipeReader, WriteEnd)> {
-        let (read, write) = sys::pipe::pair(&mut self.options)?;
-        Ok((std::io::PipeReader::from(read), WriteEnd { handle: write }))
+        let pair = sys::pipe::pair(&mut self.options)?;
+        let write_end = WriteEnd {
+            handle: pair.write,
+            buffer_size: pair.buffer_size,
+        };
+        Ok((std::io::PipeReader::from(pair.read), write_end))
     }
 }
 
@@ -120,6 +133,9 @@ impl PipeBuilder {
 /// `OwnedHandle::from`.
 pub struct WriteEnd {
     handle: OwnedPipe,
+    /// The buffer size, when the backend learnt it at creation (Windows: our server end may
+    /// lack the access right to query it later).
+    buffer_size: Option<usize>,
 }
 
 impl fmt::Debug for WriteEnd {
@@ -130,8 +146,12 @@ impl fmt::Debug for WriteEnd {
 
 impl WriteEnd {
     /// Wraps a handle this crate created or opened for this process alone.
+    #[cfg_attr(windows, allow(dead_code))] // Windows creates pipes through `build` only.
     pub(crate) fn from_exclusive(handle: OwnedPipe) -> Self {
-        WriteEnd { handle }
+        WriteEnd {
+            handle,
+            buffer_size: None,
+        }
     }
 
     /// The handle, for `IntoPipeHandle`.
@@ -146,7 +166,10 @@ impl WriteEnd {
     /// [`io::ErrorKind::Unsupported`] on Unix systems other than Linux and Android; the OS
     /// error otherwise.
     pub fn buffer_size(&self) -> io::Result<usize> {
-        sys::pipe::buffer_size(&self.handle)
+        match self.buffer_size {
+            Some(size) => Ok(size),
+            None => sys::pipe::buffer_size(&self.handle),
+        }
     }
 }
 

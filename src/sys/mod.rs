@@ -37,7 +37,7 @@ mod windows;
 #[cfg(windows)]
 pub use windows::OwnedPipe;
 #[cfg(windows)]
-pub(crate) use windows::{classify, Io};
+pub(crate) use windows::{classify, named_pipe, pipe, Io};
 
 #[cfg(not(any(unix, windows)))]
 compile_error!("pipewriter supports Unix and Windows targets only");

@@ -5,15 +5,15 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::OFlags;
 
-use crate::pipe::PipeOptions;
+use crate::pipe::{Pair, PipeOptions};
 
-/// Creates a pipe: `(read end, write end)`. Both ends are close-on-exec from their creation;
+/// Creates a pipe. Both ends are close-on-exec from their creation;
 /// the write end (ours) is non-blocking, the read end blocking (it may go to a child).
 ///
 /// # References
 /// - [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html)
 /// - [`fcntl(2)`, `F_SETPIPE_SZ`](https://man7.org/linux/man-pages/man2/fcntl.2.html)
-pub(crate) fn pair(options: &mut PipeOptions) -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pair(options: &mut PipeOptions) -> io::Result<Pair> {
     let (read, write) = pipe_cloexec()?;
     // O_NONBLOCK lives on the open file description; this one was just created and only
     // this process holds it, so changing it cannot surprise anyone (P-3).
@@ -22,7 +22,11 @@ pub(crate) fn pair(options: &mut PipeOptions) -> io::Result<(OwnedFd, OwnedFd)> 
     if let Some(size) = options.buffer_size {
         set_buffer_size(write.as_fd(), size)?;
     }
-    Ok((read, write))
+    Ok(Pair {
+        read,
+        write,
+        buffer_size: None,
+    })
 }
 
 #[cfg(not(any(

@@ -16,7 +16,9 @@
 
 mod errors;
 mod kernel;
+pub(crate) mod named_pipe;
 mod overlapped;
+pub(crate) mod pipe;
 mod worker;
 
 #[cfg(test)]
