@@ -278,9 +278,17 @@ impl State {
     }
 }
 
-fn wake_all(wakers: Vec<Waker>) {
-    for waker in wakers {
-        waker.wake();
+/// Tasks to wake once the writer's lock is released. Waking (or dropping) a waker runs the
+/// executor's code, which may drop the task's future and the writer with it, or call the
+/// writer: never under the lock (W-13).
+#[must_use = "wake them after releasing the lock"]
+struct Wakeups(Vec<Waker>);
+
+impl Wakeups {
+    fn wake(self) {
+        for waker in self.0 {
+            waker.wake();
+        }
     }
 }
 
@@ -334,13 +342,13 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes the threads and tasks waiting for progress. Called with the lock held, after
-    /// every change a wait may be waiting for.
-    fn notify(&self, state: &mut State) {
+    /// Wakes the threads waiting for progress and returns the tasks to wake once the lock is
+    /// released. Called with the lock held, after every change a wait may be waiting for.
+    fn notify(&self, state: &mut State) -> Wakeups {
         if state.waiters > 0 {
             self.progress.notify_all();
         }
-        wake_all(state.ready_wakers());
+        Wakeups(state.ready_wakers())
     }
 
     /// True once the writer can do no more I/O (stopped, closed, peer closed, failed).
@@ -352,16 +360,17 @@ impl Shared {
     pub(crate) fn fail_io(&self, error: io::Error) {
         let mut state = self.lock();
         state.core.fail(error);
-        self.notify(&mut state);
+        let wakeups = self.notify(&mut state);
         drop(state);
+        wakeups.wake();
         self.dispatch();
     }
 
     /// Wakes a worker thread waiting in [`Shared::wait_for_work`].
     #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn wake_worker(&self) {
-        let mut state = self.lock();
-        self.notify(&mut state);
+        let wakeups = self.notify(&mut self.lock());
+        wakeups.wake();
     }
 
     /// For worker-thread backends: waits until there is I/O to do. False when the writer
@@ -410,8 +419,9 @@ impl Shared {
                     return Step::Done;
                 }
                 Begin::Halt => {
-                    self.notify(&mut state);
+                    let wakeups = self.notify(&mut state);
                     drop(state);
+                    wakeups.wake();
                     self.dispatch();
                     return Step::Done;
                 }
@@ -423,9 +433,10 @@ impl Shared {
             };
             let mut state = self.lock();
             let next = state.core.complete(outcome);
-            self.notify(&mut state);
+            let wakeups = self.notify(&mut state);
             let pending = state.core.has_events() && self.has_consumers(&state);
             drop(state);
+            wakeups.wake();
             bufs.clear();
             if pending {
                 self.dispatch();
@@ -459,7 +470,9 @@ impl Shared {
         let mut state = self.lock();
         let begin = state.core.begin(bufs);
         if begin == Begin::Halt {
-            self.notify(&mut state);
+            let wakeups = self.notify(&mut state);
+            drop(state);
+            wakeups.wake();
         }
         begin
     }
@@ -470,7 +483,9 @@ impl Shared {
     pub(crate) fn complete(&self, outcome: Outcome) -> Next {
         let mut state = self.lock();
         let next = state.core.complete(outcome);
-        self.notify(&mut state);
+        let wakeups = self.notify(&mut state);
+        drop(state);
+        wakeups.wake();
         next
     }
 
@@ -479,8 +494,9 @@ impl Shared {
         self.io.close_handle();
         let mut state = self.lock();
         state.core.closed();
-        self.notify(&mut state);
+        let wakeups = self.notify(&mut state);
         drop(state);
+        wakeups.wake();
         if let Some(mailbox) = self.lock().mailbox.clone() {
             mailbox.close();
         }
@@ -507,7 +523,9 @@ impl Shared {
             state.core.take_events(&mut batch);
             if batch.is_empty() || self.silenced.load(Ordering::Acquire) {
                 state.delivering = None;
-                self.notify(&mut state);
+                let wakeups = self.notify(&mut state);
+                drop(state);
+                wakeups.wake();
                 return;
             }
             let mailbox = state.mailbox.clone();
@@ -963,7 +981,9 @@ fn stop_shared(shared: &Arc<Shared>) -> Unwritten {
             return Unwritten::default();
         }
         shared.silenced.store(true, Ordering::Release);
-        shared.notify(&mut state);
+        let wakeups = shared.notify(&mut state);
+        drop(state);
+        wakeups.wake();
     }
     sys::Io::cancel(shared);
     let me = thread::current().id();

@@ -634,3 +634,53 @@ on_both_pipes!(
     a1_e2_reader_gone_fails_pending_flush_and_next_polls,
     a1_poll_after_stop_reports_not_connected_and_flush_does_not_lie,
 );
+
+/// A waker like a simple executor's whose task is gone: waking it drops the task's future, and
+/// with it the writer.
+struct DropOnWake {
+    writer: std::sync::Mutex<Option<AsyncPipeWriter>>,
+    woken: std::sync::mpsc::Sender<()>,
+}
+
+impl Wake for DropOnWake {
+    fn wake(self: Arc<Self>) {
+        drop(self.writer.lock().unwrap().take());
+        let _ = self.woken.send(());
+    }
+}
+
+#[test]
+fn a1_w13_waker_runs_without_the_writer_lock() {
+    // Regression: tasks were woken with the writer's lock held, so a wake-up that dropped the
+    // writer (or called any of its methods) deadlocked the I/O context.
+    let (reader, writer) = async_writer(
+        Pipe::Ours,
+        Builder::new().high_water(128 << 10).low_water(32 << 10),
+    );
+    let (woken, on_wake) = std::sync::mpsc::channel();
+    let task = Arc::new(DropOnWake {
+        writer: std::sync::Mutex::new(Some(writer)),
+        woken,
+    });
+    let waker = Waker::from(task.clone());
+    let mut cx = Context::from_waker(&waker);
+    let chunk = pattern(40, 64 << 10);
+    let mut sent = Vec::new();
+    loop {
+        let mut slot = task.writer.lock().unwrap();
+        let writer = slot.as_mut().unwrap();
+        match Pin::new(writer).poll_write(&mut cx, &chunk) {
+            Poll::Ready(Ok(n)) => sent.extend_from_slice(&chunk[..n]),
+            Poll::Ready(Err(e)) => panic!("write failed: {e}"),
+            Poll::Pending => break,
+        }
+    }
+    drop(waker);
+    let out = collect(reader);
+    on_wake
+        .recv_timeout(PATIENCE)
+        .expect("W-13: the wake-up deadlocked the I/O context");
+    // The writer was dropped by the wake-up and lingers (W-11): the reader gets everything.
+    let got = out.join().unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&sent));
+}
