@@ -39,6 +39,7 @@ impl AlignedBuf {
     }
 
     /// Leaks the buffer, for `Bytes::from_static` (benchmarks keep one per run).
+    #[cfg_attr(windows, allow(dead_code))] // Only the Unix workloads pass `Bytes`.
     pub(crate) fn leak(self) -> &'static [u8] {
         let len = self.layout.size();
         let ptr = self.ptr.as_ptr();
