@@ -179,10 +179,8 @@ fn s1_creation_fails_closed_when_every_name_is_squatted() {
 fn current_user() -> Vec<u64> {
     let mut token: HANDLE = ptr::null_mut();
     // SAFETY: pseudo-handle of this process; valid out pointer.
-    assert_ne!(
-        unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) },
-        FALSE
-    );
+    let ok = unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) };
+    assert_ne!(ok, FALSE);
     let token = owned(token);
     let mut buffer = vec![0u64; 128];
     let mut len = 0;
@@ -231,10 +229,8 @@ fn assert_owner_only(handle: HANDLE) {
     let (mut present, mut defaulted) = (FALSE, FALSE);
     let mut dacl: *mut ACL = ptr::null_mut();
     // SAFETY: `sd` is the descriptor just read.
-    assert_ne!(
-        unsafe { GetSecurityDescriptorDacl(sd, &mut present, &mut dacl, &mut defaulted) },
-        FALSE
-    );
+    let ok = unsafe { GetSecurityDescriptorDacl(sd, &mut present, &mut dacl, &mut defaulted) };
+    assert_ne!(ok, FALSE);
     assert_ne!(present, FALSE, "a DACL is present");
     assert!(
         !dacl.is_null(),
