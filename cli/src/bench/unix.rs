@@ -15,6 +15,9 @@ use crate::aligned::AlignedBuf;
 use crate::gate::Gate;
 
 const GIB: f64 = (1u64 << 30) as f64;
+
+/// A reader thread: it returns the byte count and when it saw end-of-file.
+type Reader = JoinHandle<io::Result<(u64, Instant)>>;
 const LONG: Duration = Duration::from_secs(300);
 /// The reader side's buffer, as GNU `cat` uses.
 const READ_BUF: usize = 128 << 10;
@@ -91,7 +94,7 @@ fn set_pipe_size(fd: &impl AsFd, size: usize) -> io::Result<()> {
 
 /// A reader thread: blocking 128 KiB reads into a page-aligned buffer until EOF. Returns
 /// the byte count and when EOF was seen.
-fn spawn_reader(reader: PipeReader) -> JoinHandle<io::Result<(u64, Instant)>> {
+fn spawn_reader(reader: PipeReader) -> Reader {
     thread::spawn(move || {
         let mut buf = AlignedBuf::new(READ_BUF);
         let mut total = 0u64;
@@ -107,10 +110,7 @@ fn spawn_reader(reader: PipeReader) -> JoinHandle<io::Result<(u64, Instant)>> {
 }
 
 /// Waits for the reader and checks it got exactly `expected` bytes; returns the EOF time.
-fn join_reader(
-    reader: JoinHandle<io::Result<(u64, Instant)>>,
-    expected: u64,
-) -> io::Result<Instant> {
+fn join_reader(reader: Reader, expected: u64) -> io::Result<Instant> {
     let (got, at) = reader
         .join()
         .map_err(|_| io::Error::other("the reader thread panicked"))??;
@@ -122,9 +122,7 @@ fn join_reader(
     Ok(at)
 }
 
-fn pipe_to_thread(
-    size: Option<usize>,
-) -> io::Result<(io::PipeWriter, JoinHandle<io::Result<(u64, Instant)>>)> {
+fn pipe_to_thread(size: Option<usize>) -> io::Result<(io::PipeWriter, Reader)> {
     let (r, w) = io::pipe()?;
     if let Some(size) = size {
         set_pipe_size(&w, size)?;
@@ -273,7 +271,7 @@ enum Sink {
 
 /// Where the bulk bytes go: a reader thread on a fresh pipe, or a child's stdin.
 enum Dest {
-    Thread(OwnedFd, JoinHandle<io::Result<(u64, Instant)>>),
+    Thread(OwnedFd, Reader),
     Child(Child),
 }
 

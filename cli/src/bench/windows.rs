@@ -16,9 +16,12 @@ use crate::aligned::AlignedBuf;
 use crate::gate::Gate;
 
 const MIB: f64 = (1u64 << 20) as f64;
+
+/// A reader thread: it returns the byte count and when it saw end-of-file.
+type Reader = JoinHandle<io::Result<(u64, Instant)>>;
 const LONG: Duration = Duration::from_secs(600);
 
-fn spawn_reader(mut reader: impl Read + Send + 'static) -> JoinHandle<io::Result<(u64, Instant)>> {
+fn spawn_reader(mut reader: impl Read + Send + 'static) -> Reader {
     thread::spawn(move || {
         let mut buf = AlignedBuf::new(128 << 10);
         let mut total = 0u64;
@@ -37,11 +40,7 @@ fn spawn_reader(mut reader: impl Read + Send + 'static) -> JoinHandle<io::Result
     })
 }
 
-fn finish(
-    reader: JoinHandle<io::Result<(u64, Instant)>>,
-    expected: u64,
-    start: Instant,
-) -> io::Result<Vec<f64>> {
+fn finish(reader: Reader, expected: u64, start: Instant) -> io::Result<Vec<f64>> {
     let (got, end) = reader
         .join()
         .map_err(|_| io::Error::other("the reader thread panicked"))??;
