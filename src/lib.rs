@@ -73,6 +73,9 @@
 //! - **`Written` means the OS took the bytes**, not that the reader read them: a pipe holds
 //!   some (64 KiB by default on Linux) that a reader may never consume.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// The fake backend of model-checking and Miri builds leaves some of the real backends' helpers
+// unused.
+#![cfg_attr(any(loom, pipewriter_fake_backend), allow(dead_code))]
 
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod async_io;
@@ -106,3 +109,9 @@ pub use crate::process::{
     communicate, spawn_with_writer, Communicate, CommunicateError, DEFAULT_OUTPUT_LIMIT,
 };
 pub use crate::writer::{Builder, DropPolicy, IntoPipeHandle, OwnedPipe, Payload, PipeWriter};
+
+/// The simulated kernel of model-checking and Miri builds (see RELIABILITY.md); not part of
+/// the API.
+#[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
+#[doc(hidden)]
+pub use crate::sys::fake as fake_backend;

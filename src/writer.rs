@@ -24,14 +24,21 @@ use crate::event::{Event, EventReceiver, Mailbox};
 pub use crate::payload::{IntoPipeHandle, Payload};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::thread::{self, ThreadId};
-use crate::sync::{thread_local, Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::sys;
 
 pub use crate::sys::OwnedPipe;
 
-thread_local! {
+#[cfg(not(loom))]
+std::thread_local! {
     /// How many event handlers are running on this thread (they may nest across writers).
     static HANDLER_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    /// How many event handlers are running on this thread (they may nest across writers).
+    static HANDLER_DEPTH: Cell<u32> = Cell::new(0);
 }
 
 /// True when the current thread is inside an event handler of any writer.

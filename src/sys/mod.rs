@@ -24,13 +24,23 @@
 //! Events are delivered by the I/O context only (`Shared::drive` does it between writes, or the
 //! backend calls `Shared::dispatch`), never from a user's call.
 
-#[cfg(unix)]
+#[cfg(all(unix, not(any(loom, pipewriter_fake_backend))))]
 mod unix;
-#[cfg(unix)]
+#[cfg(all(unix, not(any(loom, pipewriter_fake_backend))))]
 pub use unix::OwnedPipe;
-#[cfg(unix)]
+#[cfg(all(unix, not(any(loom, pipewriter_fake_backend))))]
 #[allow(unused_imports)] // the table is used by backends' tests and fault injection
 pub(crate) use unix::{classify, pipe, Io};
+
+// Model checking (`--cfg loom`) and Miri (`--cfg pipewriter_fake_backend`), Unix hosts only: a
+// simulated kernel driven by the test instead of the OS (see fake.rs and RELIABILITY.md).
+#[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
+pub mod fake;
+#[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
+pub use fake::OwnedPipe;
+#[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
+#[allow(unused_imports)]
+pub(crate) use fake::{classify, pipe, Io};
 
 #[cfg(windows)]
 mod windows;
