@@ -19,7 +19,7 @@
 //! an optional hard limit refuses writes and hands the data back. On Unix one background
 //! thread serves every writer of the process (non-blocking `writev`); on Windows writes are
 //! overlapped and completed by a thread-pool wait, with a worker thread for synchronous
-//! handles. With the `tokio` or `futures-io` feature, [`AsyncPipeWriter`] adapts it to
+//! handles. With the `tokio` or `futures-io` feature, `AsyncPipeWriter` adapts it to
 //! `AsyncWrite` with real backpressure, flush and close.
 //!
 //! # Example
