@@ -160,6 +160,9 @@ enum Target {
     Fifo {
         _cleanup: Option<pipewriter::Fifo>,
     },
+    /// A Windows named pipe, as a client.
+    #[cfg(windows)]
+    NamedPipe,
 }
 
 fn feed(args: &FeedArgs) -> Result<(), FeedError> {
@@ -239,6 +242,8 @@ fn feed(args: &FeedArgs) -> Result<(), FeedError> {
         ),
         #[cfg(unix)]
         Target::Fifo { .. } => None,
+        #[cfg(windows)]
+        Target::NamedPipe => None,
     };
     let outcome = match outcome {
         Err(FeedError::PeerClosed { .. }) => Err(FeedError::PeerClosed {
@@ -330,7 +335,7 @@ fn open_target(args: &FeedArgs, builder: Builder) -> Result<(PipeWriter, Target)
         );
     }
     if let Some(name) = &args.pipe {
-        return open_named_pipe(name, builder);
+        return open_named_pipe(name, builder, Duration::from_secs(args.open_timeout));
     }
     Err(FeedError::Usage(
         "no target: pass --cmd, --fifo or --pipe".into(),
@@ -405,14 +410,25 @@ fn open_fifo(
 }
 
 #[cfg(windows)]
-fn open_named_pipe(_name: &str, _builder: Builder) -> Result<(PipeWriter, Target), FeedError> {
-    Err(FeedError::Failed(
-        "feeding a Windows named pipe (--pipe) is not supported yet on this build".into(),
-    ))
+fn open_named_pipe(
+    name: &str,
+    builder: Builder,
+    timeout: Duration,
+) -> Result<(PipeWriter, Target), FeedError> {
+    // A client end (S-2: identification-level impersonation only), overlapped so that the
+    // writer drives it with overlapped writes instead of a worker thread.
+    let file = pipewriter::NamedPipeClientOptions::new()
+        .overlapped(true)
+        .open(name, timeout)
+        .map_err(|e| failed(format!("cannot open the named pipe {name}"), e))?;
+    let writer = builder
+        .build(file)
+        .map_err(|e| failed(format!("cannot write to the named pipe {name}"), e))?;
+    Ok((writer, Target::NamedPipe))
 }
 
 #[cfg(not(windows))]
-fn open_named_pipe(_: &str, _: Builder) -> Result<(PipeWriter, Target), FeedError> {
+fn open_named_pipe(_: &str, _: Builder, _: Duration) -> Result<(PipeWriter, Target), FeedError> {
     Err(FeedError::Usage(
         "--pipe is for Windows named pipes; on Unix use --fifo PATH".into(),
     ))

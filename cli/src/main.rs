@@ -71,7 +71,8 @@ pub(crate) struct FeedArgs {
     /// Feed this FIFO (created with mode 0600, and removed afterwards, if it does not exist).
     #[arg(long, value_name = "PATH")]
     pub(crate) fifo: Option<PathBuf>,
-    /// How long to wait for a reader to open the FIFO, in seconds.
+    /// How long to wait for a reader to open the FIFO (or for a free instance of the named
+    /// pipe), in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub(crate) open_timeout: u64,
     /// Feed this Windows named pipe (as a client, e.g. `\\.\pipe\name` or just `name`).
