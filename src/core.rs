@@ -14,17 +14,15 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+
+use crate::pool;
 
 use crate::event::Event;
 
 /// Writes up to this size are copied into the current staging block instead of being queued
 /// as chunks of their own, so that many small writes turn into few, large OS writes (W-4).
 pub(crate) const COPY_THRESHOLD: usize = 2 * 1024;
-/// The first staging block of a writer is this large; blocks double up to [`MAX_BLOCK`].
-const MIN_BLOCK: usize = 4 * 1024;
-/// Staging blocks never grow beyond this (unless a single copied write is larger).
-const MAX_BLOCK: usize = 64 * 1024;
 
 /// How transient errors (resource shortages, E-3) are retried before they become fatal.
 ///
@@ -295,17 +293,16 @@ impl From<Unwritten> for Vec<u8> {
 }
 
 /// The queue of accepted, not yet written bytes: sealed chunks in order, then the open
-/// staging block that small writes are appended to.
+/// staging block that copied writes are appended to.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     /// Sealed chunks, oldest first. The head may be partly written (its prefix was consumed).
     chunks: VecDeque<Bytes>,
-    /// The staging block small writes are copied into; logically after every sealed chunk.
-    tail: BytesMut,
+    /// The staging block copied writes go into (from the block pool; empty with no capacity
+    /// when nothing is being staged); logically after every sealed chunk.
+    tail: Vec<u8>,
     /// Total unwritten bytes (sealed chunks plus tail).
     len: usize,
-    /// Capacity of the next staging block.
-    next_block: usize,
 }
 
 impl Queue {
@@ -313,22 +310,21 @@ impl Queue {
         self.len
     }
 
-    /// Appends a copy of `data`.
+    /// Appends a copy of `data`, into pooled staging blocks.
     pub(crate) fn push_slice(&mut self, data: &[u8]) {
-        if data.len() > COPY_THRESHOLD && data.len() >= self.tail.capacity() - self.tail.len() {
-            // A large write that would not fit: its own chunk, one copy.
-            self.seal();
-            self.chunks.push_back(Bytes::copy_from_slice(data));
-        } else {
-            if self.tail.capacity() - self.tail.len() < data.len() {
-                self.seal();
-                let block = self.next_block.clamp(MIN_BLOCK, MAX_BLOCK);
-                self.next_block = (block * 2).min(MAX_BLOCK);
-                self.tail = BytesMut::with_capacity(block.max(data.len()));
-            }
-            self.tail.extend_from_slice(data);
-        }
         self.len += data.len();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = self.tail.capacity() - self.tail.len();
+            if room == 0 {
+                self.seal();
+                self.tail = pool::take();
+                continue;
+            }
+            let n = room.min(rest.len());
+            self.tail.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
     }
 
     /// Appends an owned buffer without copying (unless it is small).
@@ -342,11 +338,14 @@ impl Queue {
         self.chunks.push_back(data);
     }
 
-    /// Moves the staging block's filled part to the sealed chunks. Later writes go after it.
+    /// Moves the staging block to the sealed chunks. Later writes go after it, into another
+    /// block.
     fn seal(&mut self) {
-        if !self.tail.is_empty() {
-            self.chunks.push_back(self.tail.split().freeze());
+        if self.tail.is_empty() {
+            return;
         }
+        let block = std::mem::take(&mut self.tail);
+        self.chunks.push_back(pool::seal(block));
     }
 
     /// Clones (cheaply: reference counts) the head chunks into `out`, at most `max_bytes` in
@@ -386,15 +385,6 @@ impl Queue {
             n -= head.len();
             self.chunks.pop_front();
         }
-        if self.len == 0
-            && self.chunks.is_empty()
-            && self.tail.is_empty()
-            && self.tail.capacity() > MIN_BLOCK
-        {
-            // An idle writer keeps no large block alive.
-            self.tail = BytesMut::new();
-            self.next_block = MIN_BLOCK;
-        }
     }
 
     /// Takes everything out of the queue.
@@ -402,8 +392,13 @@ impl Queue {
         self.seal();
         let chunks = std::mem::take(&mut self.chunks);
         let len = std::mem::replace(&mut self.len, 0);
-        self.tail = BytesMut::new();
         Unwritten { chunks, len }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.tail));
     }
 }
 

@@ -90,6 +90,7 @@ mod fifo;
 mod named_pipe;
 mod payload;
 mod pipe;
+mod pool;
 mod process;
 mod sync;
 mod sys;

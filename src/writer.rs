@@ -292,6 +292,10 @@ impl State {
 struct Wakeups(Vec<Waker>);
 
 impl Wakeups {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn wake(self) {
         for waker in self.0 {
             waker.wake();
@@ -407,12 +411,14 @@ impl Shared {
         max_rounds: usize,
         mut write: impl FnMut(&[Bytes]) -> Outcome,
     ) -> Step {
+        // The lock is held from one completion to the next begin when nothing has to be
+        // woken or delivered in between: one lock round trip per OS write.
+        let mut state = self.lock();
         for _ in 0..max_rounds {
-            let mut state = self.lock();
             match state.core.begin(bufs) {
                 Begin::Submit(_) => {}
                 Begin::Idle => {
-                    let pending = state.core.has_events();
+                    let pending = state.core.has_events() && self.has_consumers(&state);
                     drop(state);
                     if pending {
                         self.dispatch();
@@ -438,23 +444,27 @@ impl Shared {
                 Some(outcome) => outcome,
                 None => write(bufs),
             };
-            let mut state = self.lock();
+            state = self.lock();
             let next = state.core.complete(outcome);
             let wakeups = self.notify(&mut state);
             let pending = state.core.has_events() && self.has_consumers(&state);
-            drop(state);
-            wakeups.wake();
-            bufs.clear();
-            if pending {
-                self.dispatch();
-            }
-            match next {
-                Next::Continue => {}
-                Next::AwaitWritable => return Step::AwaitWritable,
-                Next::RetryAfter(delay) => return Step::RetryAfter(delay),
-                Next::Halt => return Step::Done,
+            if pending || !wakeups.is_empty() || next != Next::Continue {
+                drop(state);
+                wakeups.wake();
+                bufs.clear();
+                if pending {
+                    self.dispatch();
+                }
+                match next {
+                    Next::Continue => {}
+                    Next::AwaitWritable => return Step::AwaitWritable,
+                    Next::RetryAfter(delay) => return Step::RetryAfter(delay),
+                    Next::Halt => return Step::Done,
+                }
+                state = self.lock();
             }
         }
+        drop(state);
         Step::Yield
     }
 
