@@ -727,6 +727,17 @@ impl Core {
         }
     }
 
+    /// After a write made from the caller's thread completed with [`Next::Continue`]: goes
+    /// idle when nothing is left to write (true), or stays scheduled for the I/O context
+    /// (false: the backend must be kicked).
+    pub(crate) fn settle_if_empty(&mut self) -> bool {
+        if self.io == IoState::Scheduled && self.queue.len() == 0 {
+            self.io = IoState::Idle;
+            return true;
+        }
+        false
+    }
+
     /// A transient-error delay or a writability wait is over: the backend resumes writing.
     pub(crate) fn resume(&mut self) {
         if matches!(self.io, IoState::AwaitingWritable | IoState::Backoff) {

@@ -29,6 +29,10 @@ use crate::sys;
 
 pub use crate::sys::OwnedPipe;
 
+/// Writes go out from the caller's thread at most once per this interval (see
+/// `Shared::write_now`); closer writes are gathered by the I/O context.
+const DIRECT_WRITE_GAP: Duration = Duration::from_micros(4);
+
 #[cfg(not(loom))]
 std::thread_local! {
     /// How many event handlers are running on this thread (they may nest across writers).
@@ -232,6 +236,7 @@ impl Builder {
                 delivering: None,
                 waiters: 0,
                 mailbox: None,
+                last_direct: None,
                 write_wakers: Vec::new(),
                 flush_wakers: Vec::new(),
             }),
@@ -259,6 +264,8 @@ pub(crate) struct State {
     waiters: usize,
     /// The pull side, once `events()` was called.
     mailbox: Option<std::sync::Arc<Mailbox>>,
+    /// When a write last went out from a caller's thread (see [`Shared::write_now`]).
+    last_direct: Option<Instant>,
     /// Tasks of the async adapters waiting for room (A-1, W-12).
     write_wakers: Vec<Waker>,
     /// Tasks of the async adapters waiting for a flush or close.
@@ -519,6 +526,57 @@ impl Shared {
         }
     }
 
+    /// The writer went from idle to having queued data (`state` is the caller's guard):
+    /// either writes once right here on the caller's thread ([`Shared::write_now`]), or kicks
+    /// the backend.
+    fn start(self: &Arc<Self>, state: MutexGuard<'_, State>) {
+        match self.write_now(state) {
+            Some(true) => {}
+            Some(false) | None => sys::Io::kick(self),
+        }
+    }
+
+    /// One non-blocking write on the caller's thread, for a writer that was idle, so that a
+    /// lone message does not pay for waking the I/O thread (a wake-up costs tens of
+    /// microseconds on a quiet machine; the write itself about one). Taken at most once per
+    /// [`DIRECT_WRITE_GAP`]: a burst of writes is left to the I/O context, which gathers it
+    /// into few OS writes (W-4). Never delivers events (W-8): if there are some for a
+    /// listener, the backend is kicked to deliver them.
+    ///
+    /// `None`: not attempted. `Some(true)`: done, the writer is idle again. `Some(false)`: the
+    /// I/O context must take over (data left, pipe full, events to deliver, writer ended).
+    fn write_now(&self, mut state: MutexGuard<'_, State>) -> Option<bool> {
+        if !self.io.can_write_now() {
+            return None;
+        }
+        let now = Instant::now();
+        if state
+            .last_direct
+            .is_some_and(|last| now.saturating_duration_since(last) < DIRECT_WRITE_GAP)
+        {
+            return None;
+        }
+        state.last_direct = Some(now);
+        let mut bufs = Vec::new();
+        if !matches!(state.core.begin(&mut bufs), Begin::Submit(_)) {
+            return Some(false);
+        }
+        drop(state);
+        let outcome = match self.injected_fault(&mut bufs) {
+            Some(outcome) => outcome,
+            None => self.io.write_now(&bufs),
+        };
+        let mut state = self.lock();
+        let next = state.core.complete(outcome);
+        let wakeups = self.notify(&mut state);
+        let deliver = state.core.has_events() && self.has_consumers(&state);
+        let idle = next == Next::Continue && !deliver && state.core.settle_if_empty();
+        drop(state);
+        wakeups.wake();
+        drop(bufs);
+        Some(idle)
+    }
+
     /// True when someone listens to events. Without a listener, events stay coalesced in the
     /// core (a few counters) and delivery is skipped on the write path.
     fn has_consumers(&self, state: &State) -> bool {
@@ -709,9 +767,8 @@ impl PipeWriter {
             return Err(WriteError::new(refusal.to_error(), data));
         }
         let (accepted, kick) = state.core.accept(len, |queue| data.enqueue(queue));
-        drop(state);
         if kick == Kick::Yes {
-            sys::Io::kick(&self.shared);
+            self.shared.start(state);
         }
         Ok(accepted)
     }

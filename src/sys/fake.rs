@@ -431,6 +431,16 @@ impl Io {
         self.device.clone()
     }
 
+    /// The simulated kernel completes every write: none is made from a caller's thread.
+    pub(crate) fn can_write_now(&self) -> bool {
+        false
+    }
+
+    /// Never called: [`Io::can_write_now`] is false.
+    pub(crate) fn write_now(&self, _bufs: &[Bytes]) -> Outcome {
+        Outcome::Fatal(io::ErrorKind::Unsupported.into())
+    }
+
     pub(crate) fn kick(shared: &Arc<Shared>) {
         let device = &shared.io.device;
         let mut state = device.lock();

@@ -209,6 +209,19 @@ impl Io {
         reactor::arm(fd.as_fd(), key, first)
     }
 
+    /// True when a write may be made from a caller's thread: the descriptor is non-blocking.
+    pub(crate) fn can_write_now(&self) -> bool {
+        matches!(self.mode, Mode::Reactor { .. })
+    }
+
+    /// One non-blocking gather write from a caller's thread, with `SIGPIPE` blocked in that
+    /// thread for its duration (P-4): a closed pipe leaves the signal pending, it is consumed,
+    /// and the thread's mask is restored. The process-wide disposition is never touched.
+    pub(crate) fn write_now(&self, bufs: &[Bytes]) -> Outcome {
+        let _blocked = signal::SigpipeBlocked::new();
+        self.write(bufs, usize::MAX)
+    }
+
     /// One non-blocking (reactor) or bounded (worker) gather write of `bufs`.
     fn write(&self, bufs: &[Bytes], limit: usize) -> Outcome {
         let slot = self.fd_slot();

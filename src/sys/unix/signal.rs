@@ -17,6 +17,37 @@ pub(super) fn block_sigpipe_in_this_thread() {
     }
 }
 
+/// Blocks `SIGPIPE` in the calling thread until dropped, then restores the thread's mask.
+/// For the rare write made on a caller's thread.
+pub(super) struct SigpipeBlocked {
+    /// The thread's mask before, to restore; `None` when `SIGPIPE` was blocked already.
+    previous: Option<libc::sigset_t>,
+}
+
+impl SigpipeBlocked {
+    pub(super) fn new() -> Self {
+        let set = sigpipe_set();
+        // SAFETY: `sigset_t` is plain data, filled in by `pthread_sigmask` before use.
+        let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: both sets are valid for the call.
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous) };
+        // SAFETY: `previous` was initialised by the successful call above.
+        let was_blocked = rc == 0 && unsafe { libc::sigismember(&previous, libc::SIGPIPE) } == 1;
+        SigpipeBlocked {
+            previous: (rc == 0 && !was_blocked).then_some(previous),
+        }
+    }
+}
+
+impl Drop for SigpipeBlocked {
+    fn drop(&mut self) {
+        if let Some(previous) = &self.previous {
+            // SAFETY: `previous` is the valid mask returned by `pthread_sigmask`.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, previous, std::ptr::null_mut()) };
+        }
+    }
+}
+
 /// Consumes a `SIGPIPE` that a write on this thread left pending, if any. Never waits.
 pub(super) fn consume_pending_sigpipe() {
     let set = sigpipe_set();

@@ -141,6 +141,18 @@ impl Io {
         }
     }
 
+    /// Writes from a caller's thread are never made on Windows: I/O that is not bound to a
+    /// completion port is cancelled when the thread that issued it exits, and a write on a
+    /// synchronous handle could block the caller (W-1). Every write goes through the pool.
+    pub(crate) fn can_write_now(&self) -> bool {
+        false
+    }
+
+    /// Never called: [`Io::can_write_now`] is false.
+    pub(crate) fn write_now(&self, _bufs: &[bytes::Bytes]) -> Outcome {
+        Outcome::Fatal(std::io::ErrorKind::Unsupported.into())
+    }
+
     pub(crate) fn kick(shared: &Arc<Shared>) {
         match &shared.io.mode {
             Mode::Overlapped(overlapped) => overlapped.kick(shared),
