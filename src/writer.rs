@@ -736,8 +736,8 @@ impl PipeWriter {
         Builder::new()
     }
 
-    /// The state shared with the I/O context, for the backends' unit tests.
-    #[cfg(test)]
+    /// The state shared with the I/O context, for the Windows backend's unit tests.
+    #[cfg(all(test, windows))]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
