@@ -13,7 +13,7 @@ use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -24,7 +24,7 @@ use crate::event::{Event, EventReceiver, Mailbox};
 pub use crate::payload::{IntoPipeHandle, Payload};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::thread::{self, ThreadId};
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::{Arc, Condvar, Instant, Mutex, MutexGuard};
 use crate::sys;
 
 pub use crate::sys::OwnedPipe;
@@ -529,10 +529,10 @@ impl Shared {
     /// The writer went from idle to having queued data (`state` is the caller's guard):
     /// either writes once right here on the caller's thread ([`Shared::write_now`]), or kicks
     /// the backend.
-    fn start(self: &Arc<Self>, state: MutexGuard<'_, State>) {
-        match self.write_now(state) {
+    fn start(this: &Arc<Self>, state: MutexGuard<'_, State>) {
+        match this.write_now(state) {
             Some(true) => {}
-            Some(false) | None => sys::Io::kick(self),
+            Some(false) | None => sys::Io::kick(this),
         }
     }
 
@@ -768,7 +768,7 @@ impl PipeWriter {
         }
         let (accepted, kick) = state.core.accept(len, |queue| data.enqueue(queue));
         if kick == Kick::Yes {
-            self.shared.start(state);
+            Shared::start(&self.shared, state);
         }
         Ok(accepted)
     }

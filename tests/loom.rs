@@ -93,12 +93,25 @@ fn writer(mode: Mode, configure: impl FnOnce(Builder) -> Builder) -> (PipeWriter
     (writer, device)
 }
 
-/// The kernel thread: serves every write in full.
+/// The kernel thread: serves writes as `device.set_reply` says (in full by default).
 fn kernel(device: &Device) -> thread::JoinHandle<()> {
     let device = device.clone();
     thread::spawn(move || {
-        device.serve(Reply::Take);
+        device.serve();
     })
+}
+
+/// The answers of a scripted kernel: `script[i]` for the i-th write, then everything in full.
+fn script(device: &Device, script: &'static [Reply]) {
+    let mut calls = 0;
+    device.set_reply(move |len| {
+        let answer = script.get(calls).copied().unwrap_or(Reply::Take(len));
+        calls += 1;
+        match answer {
+            Reply::Take(n) => Reply::Take(n.min(len)),
+            other => other,
+        }
+    });
 }
 
 /// W-6, W-10: what the reader received is exactly the written prefix of what was accepted,
@@ -115,37 +128,39 @@ fn both_modes(name: &str, f: fn(Mode)) {
     model(&format!("{name} (readiness)"), move || f(Mode::Readiness));
 }
 
-/// write ∥ completion ∥ stop: a write racing the kernel's completions and a stop. The stop
-/// waits for the in-flight write, hands back exactly the rest, and later writes are refused
-/// (W-3, W-5, W-10).
+/// write ∥ completion ∥ stop: writes racing the kernel's completions and a stop (in
+/// readiness mode the first write to the idle writer goes out from the writing thread
+/// itself). The stop waits for the in-flight write, hands back exactly the rest, and later
+/// writes are refused (W-3, W-5, W-10).
 #[test]
 fn w10_write_completion_and_stop_race() {
     both_modes("write ∥ completion ∥ stop", |mode| {
         let (writer, device) = writer(mode, |b| b.max_write_size(2));
         let writer = StdArc::new(writer);
-        writer.write(&b"abc"[..]).unwrap();
         let kernel = kernel(&device);
         let other = {
             let writer = writer.clone();
-            thread::spawn(move || match writer.write(&b"de"[..]) {
-                Ok(_) => true,
-                Err(e) => {
-                    assert_eq!(
-                        e.kind(),
-                        ErrorKind::NotConnected,
-                        "W-10: refused after stop"
-                    );
-                    false
+            thread::spawn(move || {
+                let mut accepted = Vec::new();
+                for piece in [&b"abc"[..], &b"de"[..]] {
+                    match writer.write(piece) {
+                        Ok(_) => accepted.extend_from_slice(piece),
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::NotConnected, "W-10: after stop");
+                            break;
+                        }
+                    }
                 }
+                accepted
             })
         };
         let unwritten = writer.stop();
-        let second = other.join().unwrap();
+        let accepted = other.join().unwrap();
         assert!(
             writer.stop().is_empty(),
             "W-10: a second stop hands back nothing"
         );
-        let accepted: &[u8] = if second { b"abcde" } else { b"abc" };
+        let accepted = &accepted[..];
         let written = writer.bytes_written();
         assert_eq!(writer.bytes_accepted(), accepted.len() as u64);
         drop(writer);
@@ -164,8 +179,8 @@ fn w10_write_completion_and_stop_race() {
 /// a use after free if the buffer went early.
 #[test]
 fn w5_discarding_drop_waits_for_the_in_flight_write() {
-    model("drop(discard) ∥ in-flight completion", || {
-        let (writer, device) = writer(Mode::Completion, |b| {
+    both_modes("drop(discard) ∥ in-flight completion", |mode| {
+        let (writer, device) = writer(mode, |b| {
             b.max_write_size(3).drop_policy(DropPolicy::Discard)
         });
         writer.write(&b"abcdef"[..]).unwrap();
@@ -259,6 +274,8 @@ fn w8_handler_calls_write_and_stop() {
 fn w9_wait_for_bytes_written_is_not_lost() {
     both_modes("wait_for_bytes_written ∥ completion", |mode| {
         let (writer, device) = writer(mode, |b| b.max_write_size(2));
+        // The first write finds the pipe full, so the waiter really waits for the kernel.
+        script(&device, &[Reply::Error(EAGAIN)]);
         writer.write(&b"abc"[..]).unwrap();
         let kernel = kernel(&device);
         assert!(
@@ -280,21 +297,12 @@ fn w9_wait_for_bytes_written_is_not_lost() {
 fn e2_peer_closed_and_stop_race() {
     both_modes("peer closed ∥ stop", |mode| {
         let (writer, device) = writer(mode, |b| b.max_write_size(2));
+        script(
+            &device,
+            &[Reply::Take(2), Reply::Error(EPIPE), Reply::Error(EPIPE)],
+        );
         writer.write(&b"abcd"[..]).unwrap();
-        let kernel = {
-            let device = device.clone();
-            thread::spawn(move || {
-                let mut calls = 0;
-                device.serve(move |len| {
-                    calls += 1;
-                    if calls == 1 {
-                        Reply::Take(len)
-                    } else {
-                        Reply::Error(EPIPE)
-                    }
-                });
-            })
-        };
+        let kernel = kernel(&device);
         let unwritten = writer.stop();
         let written = writer.bytes_written();
         drop(writer);
@@ -309,22 +317,12 @@ fn e2_peer_closed_and_stop_race() {
 fn e3_short_full_and_transient_writes_then_close() {
     both_modes("short, full, transient ∥ close", |mode| {
         let (writer, device) = writer(mode, |b| b.max_write_size(4));
+        script(
+            &device,
+            &[Reply::Take(1), Reply::Error(EAGAIN), Reply::Error(ENOMEM)],
+        );
         writer.write(&b"abcdef"[..]).unwrap();
-        let kernel = {
-            let device = device.clone();
-            thread::spawn(move || {
-                let mut calls = 0;
-                device.serve(move |len| {
-                    calls += 1;
-                    match calls {
-                        1 => Reply::Take(1),
-                        2 => Reply::Error(EAGAIN),
-                        3 => Reply::Error(ENOMEM),
-                        _ => Reply::Take(len),
-                    }
-                });
-            })
-        };
+        let kernel = kernel(&device);
         writer.close(PATIENCE).unwrap();
         assert_eq!(writer.bytes_written(), 6);
         drop(writer);

@@ -78,7 +78,7 @@ fn fill<P: pipewriter::Payload>(
 
 #[test]
 fn w12_resident_memory_stays_within_the_hard_limit_with_a_stalled_reader() {
-    let small = vec![0x5a_u8; 100];
+    let small = [0x5a_u8; 100];
     let medium = vec![0xa5_u8; 10 << 10];
 
     // Warm-up: the I/O thread, the allocator's arenas and this test's buffers exist before the

@@ -4,8 +4,8 @@
 //! Nothing is written to the handle. Each writer gets a [`Device`]: a simulated kernel whose
 //! work is done by a thread of the test — a loom thread under loom, a plain thread under Miri
 //! — calling [`Device::serve`]. The test decides what the kernel answers to every write
-//! ([`Reply`]: take all, a short write, an OS error), and reads back what the "reader"
-//! received ([`Device::received`]).
+//! ([`Device::set_reply`]: take all, a short write, an OS error), and reads back what the
+//! "reader" received ([`Device::received`]).
 //!
 //! The device drives the writer in one of two ways, chosen by the handle's provenance so that
 //! no public API is needed to pick one:
@@ -20,7 +20,9 @@
 //!   `stop`) does not wait: the kernel completes the parked operation as cancelled, with as
 //!   many bytes as the test's reply says were taken before the cancel.
 //! - [`Mode::Readiness`] (handles of unknown provenance: `OwnedFd`, `File`): the pattern of
-//!   the Unix reactor. The kernel thread calls `Shared::drive`, whose writes are synchronous.
+//!   the Unix reactor. The kernel thread calls `Shared::drive`, whose writes are synchronous,
+//!   and a write to an idle writer may go out at once from the caller's thread
+//!   (`Io::write_now`), as on Unix.
 //!
 //! What the fake checks by itself, as a kernel would notice: no second write while one is in
 //! flight (W-3), no write on a closed handle and no close while a write is in flight (W-5), no
@@ -104,8 +106,13 @@ struct Inner {
     changed: Condvar,
 }
 
+/// The test's answer to each write.
+type ReplyFn = Box<dyn FnMut(usize) -> Reply + Send>;
+
 struct State {
     work: Work,
+    /// What the kernel answers; every write in full when the test set nothing.
+    reply: Option<ReplyFn>,
     /// `cancel` was called: nothing new is started or parked.
     cancelled: bool,
     handle: Option<OwnedFd>,
@@ -202,10 +209,16 @@ impl Device {
         self.inner.changed.notify_all();
     }
 
-    /// Runs the kernel on the calling thread: answers every write with `reply(len)` and
-    /// delivers completions, until the writer is gone (or [`shutdown`](Self::shutdown) was
-    /// called) and no work is left.
-    pub fn serve(&self, mut reply: impl FnMut(usize) -> Reply) -> Served {
+    /// Sets what the kernel answers to each write of `len` bytes, from now on (the default
+    /// takes every write in full). Set it before the first write: a write to an idle writer
+    /// may be answered at once on the caller's thread (readiness mode).
+    pub fn set_reply(&self, reply: impl FnMut(usize) -> Reply + Send + 'static) {
+        self.lock().reply = Some(Box::new(reply));
+    }
+
+    /// Runs the kernel on the calling thread: answers writes and delivers completions, until
+    /// the writer is gone (or [`shutdown`](Self::shutdown) was called) and no work is left.
+    pub fn serve(&self) -> Served {
         loop {
             let work = {
                 let mut state = self.lock();
@@ -231,7 +244,7 @@ impl Device {
                     self.run(&shared, None);
                 }
                 (Mode::Completion, Work::InFlight(op)) => {
-                    let outcome = self.finish(&op, &mut reply);
+                    let outcome = self.finish(&op);
                     // The kernel is done with the memory: only now may it go (W-5).
                     let InFlight { owner, buffers, .. } = op;
                     drop(buffers);
@@ -239,7 +252,7 @@ impl Device {
                 }
                 (Mode::Readiness, Work::Kick(shared) | Work::Resume(shared)) => {
                     shared.resume();
-                    self.drive(&shared, &mut reply);
+                    self.drive(&shared);
                 }
                 (Mode::Readiness, Work::InFlight(_)) => {
                     unreachable!("readiness mode parks no operation")
@@ -249,10 +262,10 @@ impl Device {
     }
 
     /// Completion mode: the kernel finishes the parked operation `op`.
-    fn finish(&self, op: &InFlight, reply: &mut impl FnMut(usize) -> Reply) -> Outcome {
+    fn finish(&self, op: &InFlight) -> Outcome {
         let len = op.len();
-        let answer = reply(len);
         let mut state = self.lock();
+        let answer = state.answer(len);
         assert!(
             state.handle.is_some(),
             "W-5: the handle was closed while the kernel had a write on it"
@@ -338,36 +351,39 @@ impl Device {
     }
 
     /// Readiness mode: one `drive` call with synchronous writes.
-    fn drive(&self, shared: &Arc<Shared>, reply: &mut impl FnMut(usize) -> Reply) {
+    fn drive(&self, shared: &Arc<Shared>) {
         let mut bufs = Vec::new();
-        let step = shared.drive(&mut bufs, MAX_ROUNDS, |bufs| {
-            let len: usize = bufs.iter().map(|b| b.len()).sum();
-            let answer = reply(len);
-            let mut state = self.lock();
-            assert!(
-                state.handle.is_some(),
-                "W-5: a write was made on a closed handle"
-            );
-            state.served.writes += 1;
-            match answer {
-                Reply::Take(n) => {
-                    let mut left = n.min(len);
-                    state.served.bytes += left as u64;
-                    for buf in bufs {
-                        let take = buf.len().min(left);
-                        state.received.extend_from_slice(&buf[..take]);
-                        left -= take;
-                    }
-                    Outcome::Wrote(n.min(len))
-                }
-                Reply::Error(code) => classify(io::Error::from_raw_os_error(code)),
-            }
-        });
+        let step = shared.drive(&mut bufs, MAX_ROUNDS, |bufs| self.write_sync(bufs));
         match step {
             Step::Idle | Step::Done => {}
             Step::Yield | Step::AwaitWritable | Step::RetryAfter(_) => {
                 self.park(Work::Resume(shared.clone()));
             }
+        }
+    }
+
+    /// Readiness mode: one synchronous write, from the kernel thread or a caller's thread.
+    fn write_sync(&self, bufs: &[Bytes]) -> Outcome {
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut state = self.lock();
+        let answer = state.answer(len);
+        assert!(
+            state.handle.is_some(),
+            "W-5: a write was made on a closed handle"
+        );
+        state.served.writes += 1;
+        match answer {
+            Reply::Take(n) => {
+                let mut left = n.min(len);
+                state.served.bytes += left as u64;
+                for buf in bufs {
+                    let take = buf.len().min(left);
+                    state.received.extend_from_slice(&buf[..take]);
+                    left -= take;
+                }
+                Outcome::Wrote(n.min(len))
+            }
+            Reply::Error(code) => classify(io::Error::from_raw_os_error(code)),
         }
     }
 
@@ -386,6 +402,16 @@ impl Device {
         state.work = work;
         drop(state);
         self.inner.changed.notify_all();
+    }
+}
+
+impl State {
+    /// The test's answer to a write of `len` bytes.
+    fn answer(&mut self, len: usize) -> Reply {
+        match &mut self.reply {
+            Some(reply) => reply(len),
+            None => Reply::Take(len),
+        }
     }
 }
 
@@ -408,6 +434,7 @@ impl Io {
         };
         let state = State {
             work: Work::None,
+            reply: None,
             cancelled: false,
             handle: Some(handle),
             detached: false,
@@ -431,14 +458,16 @@ impl Io {
         self.device.clone()
     }
 
-    /// The simulated kernel completes every write: none is made from a caller's thread.
+    /// Readiness mode writes from a caller's thread when the writer is idle, as on Unix;
+    /// completion mode never does, as on Windows.
     pub(crate) fn can_write_now(&self) -> bool {
-        false
+        self.device.inner.mode == Mode::Readiness
     }
 
-    /// Never called: [`Io::can_write_now`] is false.
-    pub(crate) fn write_now(&self, _bufs: &[Bytes]) -> Outcome {
-        Outcome::Fatal(io::ErrorKind::Unsupported.into())
+    /// One synchronous write from a caller's thread (readiness mode).
+    pub(crate) fn write_now(&self, bufs: &[Bytes]) -> Outcome {
+        debug_assert_eq!(self.device.inner.mode, Mode::Readiness);
+        self.device.write_sync(bufs)
     }
 
     pub(crate) fn kick(shared: &Arc<Shared>) {
