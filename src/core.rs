@@ -99,6 +99,7 @@ pub(crate) enum Outcome {
     /// Interrupted before anything was written (`EINTR`): retry at once.
     Interrupted,
     /// The pipe is full (`EAGAIN`): retry when it becomes writable.
+    #[cfg_attr(windows, allow(dead_code))] // Windows writes wait instead of failing.
     WouldBlock,
     /// A resource shortage (E-3): retry after a backoff delay, then give up.
     Transient(io::Error),
@@ -720,6 +721,7 @@ impl Core {
     }
 
     /// The I/O context cannot go on (e.g. it cannot wait for the handle): fatal (E-4).
+    #[cfg_attr(windows, allow(dead_code))] // Only the Unix reactor waits for readiness.
     pub(crate) fn fail(&mut self, error: io::Error) {
         if matches!(self.phase, Phase::Open | Phase::Closing) && self.io != IoState::InFlight {
             log::warn!("pipe writer failed: {error}");

@@ -370,11 +370,13 @@ impl Shared {
     }
 
     /// True once the writer can do no more I/O (stopped, closed, peer closed, failed).
+    #[cfg_attr(windows, allow(dead_code))] // Only the Unix reactor needs it.
     pub(crate) fn has_ended(&self) -> bool {
         !matches!(self.lock().core.phase(), Phase::Open | Phase::Closing)
     }
 
     /// The I/O context could not wait for the handle: the writer fails with `error` (E-4).
+    #[cfg_attr(windows, allow(dead_code))] // Only the Unix reactor waits for readiness.
     pub(crate) fn fail_io(&self, error: io::Error) {
         let mut state = self.lock();
         state.core.fail(error);
