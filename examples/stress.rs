@@ -159,14 +159,16 @@ struct Who {
     round: u64,
     index: usize,
     writer_seed: u64,
+    /// The scenario, once drawn.
+    scenario: String,
 }
 
 impl fmt::Display for Who {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "[--seed {} round {} writer {} (writer seed {:#x})]",
-            self.seed, self.round, self.index, self.writer_seed
+            "[--seed {} round {} writer {} (writer seed {:#x}){}]",
+            self.seed, self.round, self.index, self.writer_seed, self.scenario
         )
     }
 }
@@ -476,9 +478,24 @@ fn check_unwritten(stats: &Stats, who: &Who, accepted: u64, written: u64, unwrit
 }
 
 /// Runs one writer with its reader to the end and checks everything.
-fn run_writer(who: Who, max_total: u64, stats: Arc<Stats>) {
+fn run_writer(mut who: Who, max_total: u64, stats: Arc<Stats>) {
     let mut rng = StdRng::seed_from_u64(who.writer_seed);
     let plan = Plan::draw(&mut rng, max_total);
+    who.scenario = format!(
+        " {:?}, {} pipe, reader {:?}{}",
+        plan.ending,
+        if plan.blocking_pipe {
+            "blocking std"
+        } else {
+            "crate"
+        },
+        plan.reader,
+        if plan.reader_dies_at.is_some() {
+            " (dies)"
+        } else {
+            ""
+        }
+    );
     let seed = who.writer_seed;
     add(&stats.writers, 1);
     add(&stats.endings[plan.ending as usize], 1);
@@ -881,6 +898,7 @@ fn main() -> ExitCode {
                 round,
                 index,
                 writer_seed: splitmix(args.seed ^ splitmix(round) ^ (index as u64) << 48),
+                scenario: String::new(),
             };
             let stats = stats.clone();
             let max_total = args.max_total;
