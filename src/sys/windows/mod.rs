@@ -10,6 +10,21 @@
 //! to an overlapped handle (a blocking `WriteFile` without an `OVERLAPPED` is not valid on
 //! it): the synchronous-handle tests exercise the worker instead.
 //!
+//! # Write size
+//! On a pipe, one `WriteFile` is never larger than the pipe's buffer quota in the direction we
+//! write (`GetNamedPipeInfo`). A pipe write completes only once all of it fits in the buffer,
+//! and the reader may meanwhile read part of it straight from the pending write; if a stop
+//! cancels such a write, the OS reports it as cancelled with nothing transferred (Wine does,
+//! observably), although the reader got those bytes — and `stop` would hand them back
+//! (W-10). A write no larger than the quota cannot be in that state: once the reader has
+//! taken any of it, everything before it is gone and the rest fits, so it completes. Smaller
+//! writes also report progress (`Written`) while the reader is slow. The cost is more calls
+//! on pipes with small buffers. A write-only pipe handle may not be allowed to read its quota
+//! (the server end of an outbound named pipe, e.g. a `ChildStdin`, lacks
+//! `FILE_READ_ATTRIBUTES`); such pipes get 4 KiB writes, the smallest buffer in common use.
+//! `Builder::max_write_size` lowers the limit further, never raises it. Files and other
+//! handles have no such limit.
+//!
 //! # References
 //! - [`NtQueryInformationFile`](https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntqueryinformationfile)
 //! - [`FILE_MODE_INFORMATION`](https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/ns-ntifs-_file_mode_information)
@@ -38,8 +53,9 @@ use windows_sys::Wdk::Storage::FileSystem::{
 };
 use windows_sys::Win32::Foundation::{GENERIC_ALL, GENERIC_WRITE, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{
-    GetFileType, FILE_APPEND_DATA, FILE_TYPE_DISK, FILE_WRITE_DATA,
+    GetFileType, FILE_APPEND_DATA, FILE_TYPE_DISK, FILE_TYPE_PIPE, FILE_WRITE_DATA,
 };
+use windows_sys::Win32::System::Pipes::{GetNamedPipeInfo, PIPE_SERVER_END};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 pub(crate) use errors::classify;
@@ -99,20 +115,23 @@ impl Io {
     pub(crate) fn new(handle: OwnedHandle, _provenance: Provenance) -> io::Result<Io> {
         let raw = RawPipe(handle.as_raw_handle());
         check_writable(raw)?;
+        let quota = pipe_quota(raw);
+        let worker_limit = quota.map_or(STAGING_BLOCK, |q| q.min(STAGING_BLOCK));
         let mode = match query_mode(raw) {
             Ok(flags)
                 if flags & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT) == 0 =>
             {
                 // SAFETY: `raw` is the valid handle owned by `handle`.
                 let append = unsafe { GetFileType(raw.0) } == FILE_TYPE_DISK;
-                Mode::Overlapped(Overlapped::new(raw, append)?)
+                let limit = quota.unwrap_or(usize::MAX);
+                Mode::Overlapped(Overlapped::new(raw, append, limit)?)
             }
-            Ok(_) => Mode::Worker(Worker::new(raw)),
+            Ok(_) => Mode::Worker(Worker::new(raw, worker_limit)),
             Err(e) => {
                 // Console handles on old Windows versions are not file objects; whatever the
                 // handle is, a blocking write is the only safe assumption.
                 log::debug!("pipewriter: cannot read the handle's mode ({e}); using a worker");
-                Mode::Worker(Worker::new(raw))
+                Mode::Worker(Worker::new(raw, worker_limit))
             }
         };
         Ok(Io {
@@ -205,16 +224,16 @@ impl Staged {
 }
 
 /// Chooses the buffer of one `WriteFile` from the chunks the core submitted (W-4): the head
-/// chunk in place when it is alone or at least a staging block large, otherwise as many head
+/// chunk in place when it is alone or at least a (limited) staging block large, otherwise as many head
 /// chunks as fit copied into `staging` (taken; give it back after the write). At most `limit`
 /// bytes, and never more than `u32::MAX` (the length `WriteFile` takes).
 pub(super) fn stage(bufs: &[Bytes], staging: &mut Vec<u8>, limit: usize) -> Staged {
-    let limit = limit.min(u32::MAX as usize);
+    let limit = limit.clamp(1, u32::MAX as usize);
+    let capacity = STAGING_BLOCK.min(limit);
     let head = &bufs[0];
-    if bufs.len() == 1 || head.len() >= STAGING_BLOCK {
+    if bufs.len() == 1 || head.len() >= capacity {
         return Staged::InPlace(head.slice(..head.len().min(limit)));
     }
-    let capacity = STAGING_BLOCK.min(limit);
     let mut block = mem::take(staging);
     block.clear();
     block.reserve(capacity);
@@ -240,6 +259,43 @@ pub(super) fn not_our_cancel(outcome: Outcome) -> Outcome {
         }
         other => other,
     }
+}
+
+/// The write size used on a pipe whose quota cannot be read: a write-only handle without
+/// `FILE_READ_ATTRIBUTES` access, such as the server end of an outbound named pipe (the
+/// standard library's `ChildStdin`). 4 KiB is the smallest buffer the common creators use
+/// (`CreatePipe`'s default), so it keeps `stop` exact for them all.
+const UNKNOWN_QUOTA: usize = 4096;
+
+/// The buffer quota of a pipe in the direction this end writes: the outbound buffer of a
+/// server end, the inbound buffer (the server's) of a client end; [`UNKNOWN_QUOTA`] when the
+/// handle is a pipe but may not read it. `None` for a handle that is not a pipe, or a pipe
+/// without a buffer (quota 0: every write waits for the reader anyway).
+fn pipe_quota(handle: RawPipe) -> Option<usize> {
+    // SAFETY: a valid handle.
+    if unsafe { GetFileType(handle.0) } != FILE_TYPE_PIPE {
+        return None;
+    }
+    let (mut flags, mut out_size, mut in_size) = (0u32, 0u32, 0u32);
+    // SAFETY: a valid handle; valid out pointers; the instance count is not asked for.
+    let ok = unsafe {
+        GetNamedPipeInfo(
+            handle.0,
+            &mut flags,
+            &mut out_size,
+            &mut in_size,
+            std::ptr::null_mut(),
+        )
+    };
+    if ok == 0 {
+        return Some(UNKNOWN_QUOTA);
+    }
+    let quota = if flags & PIPE_SERVER_END != 0 {
+        out_size
+    } else {
+        in_size
+    };
+    (quota > 0).then_some(quota as usize)
 }
 
 /// Queries one fixed-size `FILE_*_INFORMATION` class of a handle.

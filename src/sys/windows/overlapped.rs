@@ -86,6 +86,7 @@ impl fmt::Debug for Overlapped {
         f.debug_struct("Overlapped")
             .field("event", &self.block.event)
             .field("append", &self.block.append)
+            .field("max_write", &self.block.max_write)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +98,8 @@ struct Block {
     /// Disk files: every write goes to the end of the file (offset `0xFFFF_FFFF_FFFF_FFFF`),
     /// since an overlapped handle has no file pointer.
     append: bool,
+    /// The largest single write (the pipe's buffer quota; see the parent module).
+    max_write: usize,
     /// The auto-reset event of the `OVERLAPPED` (P-5: unnamed, not inheritable).
     event: Event,
     /// Written by the OS while an operation is in flight; by us only in `prepare`.
@@ -170,7 +173,11 @@ impl Overlapped {
     /// # Errors
     /// When the event or the wait cannot be created (P-1: a constructor error, not a later
     /// surprise).
-    pub(super) fn new(handle: RawPipe, append: bool) -> std::io::Result<Overlapped> {
+    pub(super) fn new(
+        handle: RawPipe,
+        append: bool,
+        max_write: usize,
+    ) -> std::io::Result<Overlapped> {
         let event = Event::new_auto_reset()?;
         // SAFETY: OVERLAPPED is plain data; all zeroes is its documented initial state.
         let mut overlapped: OVERLAPPED = unsafe { mem::zeroed() };
@@ -178,6 +185,7 @@ impl Overlapped {
         let block = Arc::new(Block {
             handle,
             append,
+            max_write,
             event,
             overlapped: UnsafeCell::new(overlapped),
             op: Mutex::new(Op::default()),
@@ -325,7 +333,7 @@ impl Overlapped {
             // Stopped between `begin` and here: report the submission as cancelled unwritten.
             return Started::Done(Outcome::Cancelled(0));
         }
-        let buffer = stage(&bufs, &mut op.staging, usize::MAX);
+        let buffer = stage(&bufs, &mut op.staging, block.max_write);
         drop(bufs);
         let data = buffer.as_slice();
         let (ptr, len) = (data.as_ptr(), data.len() as u32); // `stage` clamps to u32::MAX

@@ -103,6 +103,36 @@ fn p1_p2_mode_detected_from_the_handle() {
     assert!(matches!(writer.shared().io.mode, Mode::Worker(_)));
 }
 
+/// W-10: writes on a pipe are limited to its buffer quota in our direction (server end: the
+/// outbound buffer; client end: the inbound one); other handles are not limited.
+#[test]
+fn w10_pipe_writes_limited_to_the_buffer_quota() {
+    // A write-only server end cannot read its own quota (no FILE_READ_ATTRIBUTES): the
+    // conservative default applies.
+    let (server, _client) = overlapped_pipe();
+    assert_eq!(
+        super::pipe_quota(super::RawPipe(server.as_raw_handle())),
+        Some(super::UNKNOWN_QUOTA)
+    );
+    // `CreatePipe`'s write end can (its requested size was 0: the default, 4 KiB).
+    let (write, _read) = anonymous_pipe();
+    let quota = super::pipe_quota(super::RawPipe(write.as_raw_handle()));
+    assert!(
+        matches!(quota, Some(q) if q >= 1024),
+        "CreatePipe quota: {quota:?}"
+    );
+    let file = std::fs::File::create(std::env::temp_dir().join(format!(
+        "pipewriter-quota-{}-{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    )))
+    .unwrap();
+    assert_eq!(
+        super::pipe_quota(super::RawPipe(file.as_raw_handle())),
+        None
+    );
+}
+
 /// The read end of a pipe is refused: it is not open for writing.
 #[test]
 fn read_only_handle_is_refused() {
@@ -170,6 +200,16 @@ fn w4_staging_copies_small_chunks_and_writes_large_ones_in_place() {
     match stage(&bufs, &mut staging, STAGING_BLOCK) {
         Staged::InPlace(b) => assert_eq!(b.len(), STAGING_BLOCK, "the limit clamps"),
         Staged::Copied(_) => panic!("in place"),
+    }
+    // A pipe with a 4 KiB buffer: every write fits it (see the module docs on write size).
+    match stage(&small, &mut staging, 4096) {
+        Staged::Copied(block) => assert_eq!(block.len(), 4096),
+        Staged::InPlace(_) => panic!("small chunks must be copied"),
+    }
+    let medium = vec![Bytes::from(vec![1u8; 10_000]), Bytes::from_static(b"x")];
+    match stage(&medium, &mut staging, 4096) {
+        Staged::InPlace(b) => assert_eq!(b.len(), 4096, "in place, clamped to the quota"),
+        Staged::Copied(_) => panic!("a head chunk larger than the limit is not copied"),
     }
     let lone = vec![Bytes::from_static(b"abc")];
     assert!(matches!(

@@ -2,8 +2,8 @@
 //! handles opened without `FILE_FLAG_OVERLAPPED` (`CreatePipe` pairs, `std::io::pipe`, files
 //! opened normally, consoles).
 //!
-//! Writes are at most one staging block (64 KiB) each, so progress is reported at that
-//! granularity. `stop` cancels a blocked write with `CancelSynchronousIo` on the worker
+//! Writes are at most one staging block (64 KiB) each, and no larger than the pipe's buffer
+//! (see the parent module), so progress is reported at that granularity. `stop` cancels a blocked write with `CancelSynchronousIo` on the worker
 //! thread. The cancel can arrive between the worker announcing a write and the write reaching
 //! the kernel, where it finds nothing to cancel; so the canceller repeats it until the worker
 //! reports the write finished (as libuv does), and the worker refuses to start a write once
@@ -25,7 +25,7 @@ use windows_sys::Win32::Foundation::{GetLastError, ERROR_OPERATION_ABORTED};
 use windows_sys::Win32::Storage::FileSystem::WriteFile;
 use windows_sys::Win32::System::IO::CancelSynchronousIo;
 
-use super::{classify, not_our_cancel, stage, RawPipe, Staged, STAGING_BLOCK};
+use super::{classify, not_our_cancel, stage, RawPipe, Staged};
 use crate::core::Outcome;
 use crate::writer::{Shared, Step};
 
@@ -37,6 +37,8 @@ const ZERO_WRITE_DELAY: Duration = Duration::from_millis(1);
 /// The worker state of one writer.
 pub(super) struct Worker {
     handle: RawPipe,
+    /// The largest single write: a staging block, or the pipe's buffer quota if smaller.
+    max_write: usize,
     /// The thread was started (lazily, at the first write).
     started: AtomicBool,
     /// The thread, for its real handle (`CancelSynchronousIo` needs one).
@@ -60,9 +62,10 @@ impl fmt::Debug for Worker {
 }
 
 impl Worker {
-    pub(super) fn new(handle: RawPipe) -> Worker {
+    pub(super) fn new(handle: RawPipe, max_write: usize) -> Worker {
         Worker {
             handle,
+            max_write,
             started: AtomicBool::new(false),
             thread: Mutex::new(None),
             write: Mutex::new(WriteState::default()),
@@ -130,7 +133,7 @@ impl Worker {
         if bufs.is_empty() {
             return Outcome::Wrote(0);
         }
-        let staged = stage(bufs, staging, STAGING_BLOCK);
+        let staged = stage(bufs, staging, self.max_write);
         let data = staged.as_slice();
         {
             let mut state = self.state();
@@ -148,13 +151,13 @@ impl Worker {
             WriteFile(
                 self.handle.0,
                 data.as_ptr(),
-                data.len() as u32, // `stage` clamps to a staging block
+                data.len() as u32, // `stage` clamps to `max_write` (at most 64 KiB)
                 &mut written,
                 ptr::null_mut(),
             )
         };
-        // SAFETY: reads this thread's last-error value (before any other call changes it).
         let error = if ok == 0 {
+            // SAFETY: reads this thread's last-error value (before any other call changes it).
             unsafe { GetLastError() }
         } else {
             0
