@@ -1,4 +1,3 @@
-#![cfg(windows)]
 //! A child process's stdin on Windows (P-1 through `std::process::ChildStdin`, which the
 //! standard library opens overlapped): large transfers with a digest check, and a child that
 //! exits early.
@@ -6,6 +5,7 @@
 //! The child is this test executable itself, started with an environment variable that makes
 //! the test function act as a reader (so no separate program has to be built, which works the
 //! same cross-compiled and under Wine).
+#![cfg(windows)]
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -108,7 +108,7 @@ fn p1_child_stdin_64mib_digest_matches() {
     let mut size = 1usize;
     while offset < TOTAL {
         let end = (offset + size).min(TOTAL);
-        if size % 2 == 0 {
+        if size.is_multiple_of(2) {
             writer.write(&data[offset..end]).unwrap();
         } else {
             writer.write(data[offset..end].to_vec()).unwrap();

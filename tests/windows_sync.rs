@@ -1,10 +1,10 @@
-#![cfg(windows)]
 //! Synchronous handles on Windows (P-2): `CreatePipe` pairs, `std::io::pipe`, files opened
 //! without `FILE_FLAG_OVERLAPPED`, all served by a worker thread doing blocking `WriteFile`,
 //! with the same semantics as the overlapped path; `stop` uses `CancelSynchronousIo`.
 //!
 //! These run under Wine in CI. Where Wine may behave differently from Windows, the test says
 //! so next to the assertion.
+#![cfg(windows)]
 
 #[path = "util/windows.rs"]
 mod win;
