@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Linux test suite (library unit tests and integration tests, with the examples
-# they start as child processes) under AddressSanitizer and ThreadSanitizer, with nightly
-# Rust. See RELIABILITY.md.
+# Runs the Linux test suite (library unit tests and integration tests with the async
+# adapters' features, and the examples they start as child processes), then the stress
+# program for STRESS_SECONDS (default 20), under AddressSanitizer and ThreadSanitizer, with
+# nightly Rust. See RELIABILITY.md.
 #
 # Usage: ci/sanitizers.sh [address|thread]...       (default: both)
 #        ci/sanitizers.sh thread -- --test writer_stop     (extra cargo arguments, no second --)
@@ -80,8 +81,8 @@ for san in "${sanitizers[@]}"; do
     started=$(date +%s)
     # The examples are started by the integration tests as child processes: build them
     # with the same instrumentation first.
-    if ! RUSTFLAGS="$flags" RUSTDOCFLAGS="$flags" cargo +nightly build "${build_std[@]}" \
-            --target "$TRIPLE" --examples; then
+    if ! RUSTFLAGS="$flags" cargo +nightly build "${build_std[@]}" \
+            --target "$TRIPLE" --examples --features tokio,futures-io; then
         loud "sanitizers: $san: the examples did not build"
         status=1
         continue
@@ -95,13 +96,24 @@ for san in "${sanitizers[@]}"; do
     echo "NOTE: not run under the $san sanitizer (they measure memory or speed, see the script):"
     echo "NOTE:   memory_bound::w12_resident_memory..., writer_integrity::w4_small_writes_are_coalesced..."
     if RUSTFLAGS="$flags" cargo +nightly test "${build_std[@]}" --target "$TRIPLE" \
-            --lib --tests --no-fail-fast "${extra[@]}" -- \
+            --lib --tests --no-fail-fast --features tokio,futures-io "${extra[@]}" -- \
             --skip w12_resident_memory_stays_within_the_hard_limit \
             --skip w4_small_writes_are_coalesced_into_few_os_writes; then
-        echo "=== ${san} sanitizer: clean ($(($(date +%s) - started)) s)"
+        echo "=== ${san} sanitizer: test suite clean ($(($(date +%s) - started)) s)"
     else
         loud "sanitizers: $san: FAILED (a test failed or the sanitizer reported; see above)"
         status=1
+    fi
+    # The stress program: many writers, readers, stops and drops at once, with faults.
+    if [[ ${#extra[@]} -eq 0 ]]; then
+        seed=${STRESS_SEED:-$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}
+        if "$CARGO_TARGET_DIR/$TRIPLE/debug/examples/stress" --seed "$seed" \
+                --secs "${STRESS_SECONDS:-20}" --writers 4 --max-bytes 1048576; then
+            echo "=== ${san} sanitizer: stress clean"
+        else
+            loud "sanitizers: $san: the stress program FAILED (seed $seed; see above)"
+            status=1
+        fi
     fi
 done
 exit $status

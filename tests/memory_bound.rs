@@ -110,7 +110,10 @@ fn w12_resident_memory_stays_within_the_hard_limit_with_a_stalled_reader() {
         assert!(writer.write(&medium[..]).is_err());
     }
     let queued = writer.bytes_to_write();
-    assert!(queued <= LIMIT, "W-12: {queued} bytes queued over the limit");
+    assert!(
+        queued <= LIMIT,
+        "W-12: {queued} bytes queued over the limit"
+    );
     assert!(
         queued > LIMIT - (10 << 10),
         "the queue should be nearly full: {queued} of {LIMIT}"
@@ -132,7 +135,11 @@ fn w12_resident_memory_stays_within_the_hard_limit_with_a_stalled_reader() {
     );
 
     let unwritten = writer.stop();
-    assert_eq!(unwritten.len(), queued, "W-10: everything queued is handed back");
+    assert_eq!(
+        unwritten.len(),
+        queued,
+        "W-10: everything queued is handed back"
+    );
     drop(unwritten);
     drop(writer);
     drop(reader);
