@@ -19,8 +19,7 @@
 //!    reports it (`Shared::complete`), delivers events (`Shared::dispatch`) and chains the next
 //!    write (W-3) — without the owner doing anything. When `WriteFile` completes synchronously
 //!    the callback collects it at once and loops (as Qt does), up to `MAX_INLINE` times before
-//!    it hands over to the pool again (by signalling the event itself) to stay fair to other
-//!    pool work.
+//!    it hands over to the pool again (as a kick does) to stay fair to other pool work.
 //!
 //! # Who collects a completion
 //! Exactly one party reports an operation to the core: whoever takes `Pending::Write` out of
@@ -206,11 +205,19 @@ impl Overlapped {
 
     /// The writer went from idle to having queued data: hand it to the pool.
     pub(super) fn kick(&self, shared: &Arc<Shared>) {
+        self.schedule(shared);
+    }
+
+    /// Has a pool thread call `run` soon (a kick, or a callback yielding its thread).
+    fn schedule(&self, shared: &Arc<Shared>) {
         let mut op = self.block.lock();
         if op.cancelled {
             return;
         }
-        debug_assert!(matches!(op.pending, Pending::None), "kicked while pending");
+        debug_assert!(
+            matches!(op.pending, Pending::None),
+            "scheduled while pending"
+        );
         op.pending = Pending::Kick(shared.clone());
         self.block.event.set();
         self.wait.arm(&self.block.event, None);
@@ -297,7 +304,14 @@ impl Overlapped {
                     }
                 }
             }
-            match self.start(shared, inline < MAX_INLINE) {
+            if inline == MAX_INLINE {
+                // Operations keep finishing at once (synchronous completions, or errors that
+                // are retried at once): give the pool thread back and continue on another
+                // turn, to stay fair to the pool's other work.
+                self.schedule(shared);
+                return;
+            }
+            match self.start(shared) {
                 Started::Pending => return,
                 Started::Done(outcome) => {
                     inline += 1;
@@ -315,7 +329,7 @@ impl Overlapped {
     }
 
     /// Starts the next write, if the core has one.
-    fn start(&self, shared: &Arc<Shared>, inline: bool) -> Started {
+    fn start(&self, shared: &Arc<Shared>) -> Started {
         let mut bufs = Vec::new();
         let begin = shared.begin(&mut bufs);
         if !matches!(begin, Begin::Submit(_)) {
@@ -336,8 +350,9 @@ impl Overlapped {
         let buffer = stage(&bufs, &mut op.staging, block.max_write);
         drop(bufs);
         let data = buffer.as_slice();
-        let (ptr, len) = (data.as_ptr(), data.len() as u32); // `stage` clamps to u32::MAX
-                                                             // SAFETY: no operation is in flight (the slot is empty and we hold the lock).
+        // `stage` clamps the length to `u32::MAX`.
+        let (ptr, len) = (data.as_ptr(), data.len() as u32);
+        // SAFETY: no operation is in flight (the slot is empty and we hold the lock).
         unsafe { block.prepare() };
         op.pending = Pending::Write(InFlight {
             owner: shared.clone(),
@@ -356,18 +371,14 @@ impl Overlapped {
             )
         };
         if ok != 0 {
-            if inline {
-                let result = block.result_now();
-                let in_flight = op.take_write();
-                op.staging_back(in_flight.buffer);
-                return Started::Done(outcome_of(result));
-            }
-            // Completed synchronously: the OS has signalled the event (it does for overlapped
-            // handles unless FILE_SKIP_SET_EVENT_ON_HANDLE is set, which we never set); signal
-            // it again in case it did not, so the callback comes either way.
-            block.event.set();
-            self.wait.arm(&block.event, None);
-            return Started::Pending;
+            // Completed synchronously: collect it now (as Qt does). The OS has signalled the
+            // event too (it does for overlapped handles unless FILE_SKIP_SET_EVENT_ON_HANDLE
+            // is set, which we never set); nobody waits on it, and `prepare` clears it before
+            // the next operation.
+            let result = block.result_now();
+            let in_flight = op.take_write();
+            op.staging_back(in_flight.buffer);
+            return Started::Done(outcome_of(result));
         }
         // SAFETY: reads this thread's last-error value.
         let error = unsafe { GetLastError() };
