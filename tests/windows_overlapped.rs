@@ -372,6 +372,89 @@ fn w10_stop_while_the_reader_reads_is_exact() {
     }
 }
 
+/// W-10, W-5, P-1: stops racing with completions, from four threads at once, each round with
+/// a reader reading at its own pace, a handler running, and the stop landing at a random
+/// moment: exactly one of the callback and the stop collects each operation, so the
+/// accounting is exact every time and the reader gets exactly the written bytes. As many
+/// rounds as fit in 6 seconds; the count is printed.
+#[test]
+fn w10_stop_races_completions_from_four_threads() {
+    const BUDGET: Duration = Duration::from_secs(6);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut rounds = 0u64;
+                let mut rng = t * 7919 + 1;
+                let mut next = move || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                while started.elapsed() < BUDGET {
+                    let (server, client) = overlapped_pipe(16 * 1024);
+                    let events = Arc::new(AtomicU64::new(0));
+                    let events_h = events.clone();
+                    let writer = Builder::new()
+                        .on_event(move |event| {
+                            if let Event::Written(n) = event {
+                                events_h.fetch_add(n, Ordering::Relaxed);
+                            }
+                        })
+                        .build(server)
+                        .unwrap();
+                    let pace = next() % 3;
+                    let reader = thread::spawn(move || {
+                        let mut client = client;
+                        let mut out = Vec::new();
+                        let mut buf = vec![0u8; 1000 + (pace as usize) * 5000];
+                        loop {
+                            match client.read(&mut buf) {
+                                Ok(0) | Err(_) => return out,
+                                Ok(n) => out.extend_from_slice(&buf[..n]),
+                            }
+                            if pace == 0 {
+                                thread::sleep(Duration::from_micros(200));
+                            }
+                        }
+                    });
+                    let data = pattern(t << 32 | rounds, 1 + (next() % 300_000) as usize);
+                    for chunk in data.chunks(1 + (next() % 70_000) as usize) {
+                        writer.write(chunk).unwrap();
+                    }
+                    match next() % 4 {
+                        0 => {}
+                        1 => thread::yield_now(),
+                        2 => thread::sleep(Duration::from_micros(next() % 3000)),
+                        _ => {
+                            let _ = writer.wait_for_bytes_written(Duration::from_millis(50));
+                        }
+                    }
+                    let back = writer.stop();
+                    let written = writer.bytes_written() as usize;
+                    assert_eq!(
+                        written + back.len(),
+                        data.len(),
+                        "W-10: thread {t} round {rounds}"
+                    );
+                    assert!(back.to_vec() == data[written..], "W-10: the exact suffix");
+                    drop(writer);
+                    let got = reader.join().unwrap();
+                    assert_eq!(got.len(), written, "thread {t} round {rounds}");
+                    assert!(got == data[..written]);
+                    assert!(events.load(Ordering::Relaxed) <= written as u64);
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    let rounds: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!("w10 stop races: {rounds} rounds in {:?}", started.elapsed());
+    assert!(rounds >= 40, "too few rounds ({rounds})");
+}
+
 /// W-8, W-10, P-1: a handler that stops its own writer, and one that drops it (discard
 /// policy), from inside the completion callback: no deadlock (the callback does not wait for
 /// itself), the unwritten data is accounted for, and the writer is freed.

@@ -11,6 +11,7 @@ mod win;
 
 use std::fs::File;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -133,6 +134,85 @@ fn p2_stop_blocked_write_returns_unwritten() {
         started.elapsed()
     );
     assert!(rounds >= 30, "too few rounds ({rounds})");
+}
+
+/// P-2, W-10: stops racing with the worker's blocking writes, from four threads at once, with
+/// readers of different paces and the stop at a random moment (sometimes before the worker
+/// reaches `WriteFile`, where `CancelSynchronousIo` finds nothing and must be repeated). As
+/// many rounds as fit in 5 seconds; the count is printed.
+#[test]
+fn p2_stop_races_blocking_writes_from_four_threads() {
+    const BUDGET: Duration = Duration::from_secs(5);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut rounds = 0u64;
+                let mut rng = t * 104_729 + 3;
+                let mut next = move || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                while started.elapsed() < BUDGET {
+                    let (write, read) = sync_pipe(4096);
+                    let written_events = Arc::new(AtomicU64::new(0));
+                    let events_h = written_events.clone();
+                    let writer = Builder::new()
+                        .on_event(move |event| {
+                            if let Event::Written(n) = event {
+                                events_h.fetch_add(n, Ordering::Relaxed);
+                            }
+                        })
+                        .build(write)
+                        .unwrap();
+                    let pace = next() % 3;
+                    let reader = thread::spawn(move || {
+                        let mut read = read;
+                        let mut out = Vec::new();
+                        let mut buf = vec![0u8; 700 + (pace as usize) * 3000];
+                        loop {
+                            match read.read(&mut buf) {
+                                Ok(0) | Err(_) => return out,
+                                Ok(n) => out.extend_from_slice(&buf[..n]),
+                            }
+                            if pace == 0 {
+                                thread::sleep(Duration::from_micros(300));
+                            }
+                        }
+                    });
+                    let data = pattern(t << 32 | rounds, 1 + (next() % 200_000) as usize);
+                    for chunk in data.chunks(1 + (next() % 50_000) as usize) {
+                        writer.write(chunk).unwrap();
+                    }
+                    match next() % 3 {
+                        0 => {}
+                        1 => thread::yield_now(),
+                        _ => thread::sleep(Duration::from_micros(next() % 2000)),
+                    }
+                    let back = writer.stop();
+                    let written = writer.bytes_written() as usize;
+                    assert_eq!(
+                        written + back.len(),
+                        data.len(),
+                        "W-10: thread {t} round {rounds}"
+                    );
+                    assert!(back.to_vec() == data[written..], "W-10: the exact suffix");
+                    drop(writer);
+                    let got = reader.join().unwrap();
+                    assert_eq!(got.len(), written, "thread {t} round {rounds}");
+                    assert!(got == data[..written]);
+                    assert!(written_events.load(Ordering::Relaxed) <= written as u64);
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    let rounds: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!("p2 stop races: {rounds} rounds in {:?}", started.elapsed());
+    assert!(rounds >= 40, "too few rounds ({rounds})");
 }
 
 /// P-2, E-2: the reader closes while the worker writes: `PeerClosed` with the exact unwritten
