@@ -617,7 +617,12 @@ impl Core {
                     n <= submitted,
                     "the OS reported more bytes than were submitted"
                 );
-                self.retries = 0;
+                if n > 0 {
+                    // Progress: the resource shortage is over. A zero-byte write is no
+                    // progress (it is handled as a full pipe, below) and keeps the count, so
+                    // the retries stay bounded (E-3).
+                    self.retries = 0;
+                }
                 self.record_written(n);
                 if self.phase == Phase::Stopped {
                     self.io = IoState::Idle;
@@ -979,6 +984,34 @@ mod tests {
             assert_eq!(c.complete(Outcome::Wrote(1)), Next::Continue);
         }
         assert_eq!(c.written(), 2);
+    }
+
+    /// Found by the fuzz target: a zero-byte write between transient failures used to reset
+    /// the retry count, so failures alternating with writes that move nothing were retried
+    /// forever instead of becoming fatal after `max_retries` (E-3).
+    #[test]
+    fn e3_zero_byte_writes_do_not_reset_retries() {
+        let mut c = Core::new(Limits {
+            retry: RetryPolicy {
+                max_retries: 2,
+                ..RetryPolicy::default()
+            },
+            ..Limits::default()
+        });
+        let _ = write(&mut c, b"x");
+        let mut out = Vec::new();
+        let oom = || Outcome::Transient(io::ErrorKind::OutOfMemory.into());
+        for _ in 0..2 {
+            let _ = c.begin(&mut out);
+            assert!(matches!(c.complete(oom()), Next::RetryAfter(_)));
+            c.resume();
+            let _ = c.begin(&mut out);
+            assert_eq!(c.complete(Outcome::Wrote(0)), Next::AwaitWritable);
+            c.resume();
+        }
+        let _ = c.begin(&mut out);
+        assert_eq!(c.complete(oom()), Next::Halt, "E-3: bounded, then fatal");
+        assert_eq!(c.phase(), Phase::Failed);
     }
 
     #[test]
