@@ -26,7 +26,7 @@ mod sync;
 use std::io;
 use std::time::Duration;
 
-use arbitrary::{Arbitrary, Unstructured};
+use arbitrary::Arbitrary;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -127,12 +127,7 @@ fn bytes_for(seq: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| (seq * 31 + i * 7) as u8).collect()
 }
 
-fuzz_target!(|raw: &[u8]| {
-    let Ok(input) = Input::arbitrary(&mut Unstructured::new(raw)) else {
-        return;
-    };
-    run(input);
-});
+fuzz_target!(|input: Input| run(input));
 
 fn run(input: Input) {
     let hard = input.hard_limit.map(|h| (h % 400_000) as usize);
