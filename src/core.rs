@@ -24,10 +24,14 @@ use crate::event::Event;
 /// as chunks of their own, so that many small writes turn into few, large OS writes (W-4).
 pub(crate) const COPY_THRESHOLD: usize = 2 * 1024;
 
+/// The longest delay between two retries, whatever the [`RetryPolicy`] says: absurd delays
+/// saturate here instead of overflowing a clock (W-15).
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How transient errors (resource shortages, E-3) are retried before they become fatal.
 ///
 /// The delay before retry `k` (counting from 0) is `initial_delay * 2^k`, capped at
-/// `max_delay`. After `max_retries` consecutive failures the error is treated as fatal (E-4).
+/// `max_delay` and at one day (longer delays saturate there). After `max_retries` consecutive failures the error is treated as fatal (E-4).
 /// Any successful OS write resets the count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -50,13 +54,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay before retry number `attempt` (0-based).
+    /// The delay before retry number `attempt` (0-based), never longer than
+    /// [`MAX_RETRY_DELAY`].
     pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
         self.initial_delay
             .checked_mul(factor)
             .unwrap_or(self.max_delay)
             .min(self.max_delay)
+            .min(MAX_RETRY_DELAY)
     }
 }
 
@@ -188,8 +194,10 @@ pub(crate) enum Next {
 /// Refusal of a write by the core, before anything was queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// The queue would exceed the hard limit.
+    /// The queue would exceed the hard limit; the write fits once the queue is shorter.
     HardLimit,
+    /// The write is larger than the hard limit: it can never be accepted.
+    TooLarge,
     /// The writer is closing or closed.
     Closed,
     /// The reader went away.
@@ -205,6 +213,10 @@ impl Refusal {
     pub(crate) fn to_error(self) -> io::Error {
         match self {
             Refusal::HardLimit => io::ErrorKind::WouldBlock.into(),
+            Refusal::TooLarge => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the write is larger than the writer's hard limit: it can never be accepted",
+            ),
             Refusal::Closed => io::ErrorKind::BrokenPipe.into(),
             Refusal::PeerClosed => io::ErrorKind::BrokenPipe.into(),
             Refusal::Failed(Some(code), _) => io::Error::from_raw_os_error(code),
@@ -295,16 +307,23 @@ impl From<Unwritten> for Vec<u8> {
 
 /// The queue of accepted, not yet written bytes: sealed chunks in order, then the open
 /// staging block that copied writes are appended to.
+///
+/// What it holds in memory stays close to the bytes it counts (W-12): small and copied
+/// writes share pooled blocks, which an OS write never seals early (see `pool`), and owned
+/// buffers are queued without their spare capacity ([`Queue::push_vec`], [`Queue::push_bytes`]).
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     /// Sealed chunks, oldest first. The head may be partly written (its prefix was consumed).
     chunks: VecDeque<Bytes>,
-    /// The staging block copied writes go into (from the block pool; empty with no capacity
-    /// when nothing is being staged); logically after every sealed chunk.
-    tail: Vec<u8>,
+    /// The staging block copied writes go into; logically after every sealed chunk.
+    tail: pool::Tail,
     /// Total unwritten bytes (sealed chunks plus tail).
     len: usize,
 }
+
+/// Owned buffers up to this size are copied into the staging blocks rather than queued as they
+/// are when they carry spare memory (see [`Queue::push_vec`] and [`Queue::push_bytes`]).
+const COPY_WHEN_WASTEFUL: usize = pool::BLOCK;
 
 impl Queue {
     pub(crate) fn len(&self) -> usize {
@@ -316,37 +335,57 @@ impl Queue {
         self.len += data.len();
         let mut rest = data;
         while !rest.is_empty() {
-            let room = self.tail.capacity() - self.tail.len();
-            if room == 0 {
+            if self.tail.room() == 0 {
                 self.seal();
-                self.tail = pool::take();
-                continue;
             }
-            let n = room.min(rest.len());
-            self.tail.extend_from_slice(&rest[..n]);
+            let n = self.tail.fill(rest);
             rest = &rest[n..];
         }
     }
 
-    /// Appends an owned buffer without copying (unless it is small).
-    pub(crate) fn push_bytes(&mut self, data: Bytes) {
+    /// Appends an owned buffer. Small ones are copied (W-4); a larger one is queued without
+    /// copying once its spare capacity, if it is more than an eighth of its length, was given
+    /// back (W-12): a buffer truncated to what one read returned must not keep its whole
+    /// allocation alive while it waits. Up to a block's size such a buffer is copied instead
+    /// (cheaper than a reallocation, and it shares a block with its neighbours).
+    pub(crate) fn push_vec(&mut self, mut data: Vec<u8>) {
         if data.len() <= COPY_THRESHOLD {
             self.push_slice(&data);
             return;
         }
+        if data.capacity() - data.len() > data.len() / 8 {
+            if data.len() <= COPY_WHEN_WASTEFUL {
+                self.push_slice(&data);
+                return;
+            }
+            data.shrink_to_fit();
+        }
+        self.push_chunk(Bytes::from(data));
+    }
+
+    /// Appends a `Bytes` without copying, unless it is smaller than a block: a `Bytes` cannot
+    /// tell how large an allocation it keeps alive, and small slices of large parents are the
+    /// common case (W-12). Large ones are queued as they are.
+    pub(crate) fn push_bytes(&mut self, data: Bytes) {
+        if data.len() < COPY_WHEN_WASTEFUL {
+            self.push_slice(&data);
+            return;
+        }
+        self.push_chunk(data);
+    }
+
+    fn push_chunk(&mut self, data: Bytes) {
         self.seal();
         self.len += data.len();
         self.chunks.push_back(data);
     }
 
-    /// Moves the staging block to the sealed chunks. Later writes go after it, into another
-    /// block.
+    /// Moves what was copied into the staging block so far to the sealed chunks. Later writes
+    /// go after it, into the same block while it has room.
     fn seal(&mut self) {
-        if self.tail.is_empty() {
-            return;
+        if let Some(chunk) = self.tail.seal() {
+            self.chunks.push_back(chunk);
         }
-        let block = std::mem::take(&mut self.tail);
-        self.chunks.push_back(pool::seal(block));
     }
 
     /// Clones (cheaply: reference counts) the head chunks into `out`, at most `max_bytes` in
@@ -397,12 +436,6 @@ impl Queue {
     }
 }
 
-impl Drop for Queue {
-    fn drop(&mut self) {
-        pool::give(std::mem::take(&mut self.tail));
-    }
-}
-
 /// Events produced but not yet delivered, coalesced (W-7).
 #[derive(Debug, Default)]
 pub(crate) struct PendingEvents {
@@ -445,8 +478,10 @@ pub(crate) struct Core {
     written: u64,
     /// Bytes submitted by the in-flight operation.
     in_flight: usize,
-    /// The queue went above the high-water mark and `Writable` has not fired since.
-    above_high: bool,
+    /// `Writable` fires when the queue falls to this many bytes (W-12): armed at the low-water
+    /// mark when the queue went above the high-water mark, and by a write refused at the hard
+    /// limit at the length where that write would fit (or lower, at the low-water mark).
+    writable_at: Option<usize>,
     /// Consecutive transient failures (E-3).
     retries: u32,
     events: PendingEvents,
@@ -466,7 +501,7 @@ impl Core {
             accepted: 0,
             written: 0,
             in_flight: 0,
-            above_high: false,
+            writable_at: None,
             retries: 0,
             events: PendingEvents::default(),
             wait_mark: 0,
@@ -535,8 +570,9 @@ impl Core {
         self.failure
     }
 
-    /// Checks whether a write of `len` bytes may be queued (W-12, E-2, E-4).
-    pub(crate) fn admit(&self, len: usize) -> Result<(), Refusal> {
+    /// Checks whether a write of `len` bytes may be queued (W-12, E-2, E-4). A write refused
+    /// at the hard limit arms `Writable` for the moment it would fit.
+    pub(crate) fn admit(&mut self, len: usize) -> Result<(), Refusal> {
         match self.phase {
             Phase::Open => {}
             Phase::Closing | Phase::Closed => return Err(Refusal::Closed),
@@ -548,22 +584,32 @@ impl Core {
             Phase::Stopped => return Err(Refusal::Stopped),
         }
         if let Some(limit) = self.limits.hard_limit {
+            if len > limit {
+                return Err(Refusal::TooLarge);
+            }
             if self.queue.len().saturating_add(len) > limit {
+                // It fits once the queue is down to `limit - len`; with the low-water mark's
+                // hysteresis when that is lower.
+                self.arm_writable((limit - len).min(self.limits.low_water));
                 return Err(Refusal::HardLimit);
             }
         }
         Ok(())
     }
 
+    /// `Writable` fires when the queue falls to `at` bytes, or earlier if armed higher.
+    fn arm_writable(&mut self, at: usize) {
+        self.writable_at = Some(self.writable_at.map_or(at, |armed| armed.max(at)));
+    }
+
     /// Queues a write admitted by [`Core::admit`]; `push` places the bytes into the queue.
     pub(crate) fn accept(&mut self, len: usize, push: impl FnOnce(&mut Queue)) -> (Accepted, Kick) {
-        debug_assert!(self.admit(len).is_ok());
         push(&mut self.queue);
         self.accepted += len as u64;
         self.events.drained = false;
         let queued = self.queue.len();
         if queued > self.limits.high_water {
-            self.above_high = true;
+            self.arm_writable(self.limits.low_water);
         }
         let kick = if self.io == IoState::Idle {
             self.io = IoState::Scheduled;
@@ -695,8 +741,8 @@ impl Core {
         }
         self.events.written += n as u64;
         let queued = self.queue.len();
-        if self.above_high && queued <= self.limits.low_water {
-            self.above_high = false;
+        if self.writable_at.is_some_and(|at| queued <= at) {
+            self.writable_at = None;
             self.events.writable = true;
         }
         if queued == 0 {
@@ -715,6 +761,7 @@ impl Core {
         let unwritten = self.queue.len();
         self.events.drained = false;
         self.events.writable = false;
+        self.writable_at = None;
         self.events.terminal = Some(match phase {
             Phase::PeerClosed => Event::PeerClosed { unwritten },
             _ => Event::Failed {
@@ -919,16 +966,91 @@ mod tests {
 
     #[test]
     fn w12_hard_limit_refuses() {
-        let c = Core::new(Limits {
+        let mut c = Core::new(Limits {
             hard_limit: Some(10),
             ..Limits::default()
         });
-        assert_eq!(c.admit(11), Err(Refusal::HardLimit));
+        let _ = write(&mut c, b"abcd");
+        assert_eq!(c.admit(7), Err(Refusal::HardLimit));
         assert_eq!(
             Refusal::HardLimit.to_error().kind(),
             io::ErrorKind::WouldBlock
         );
+        assert!(c.admit(6).is_ok());
+    }
+
+    #[test]
+    fn w12_a_write_larger_than_the_hard_limit_is_invalid_input() {
+        let mut c = Core::new(Limits {
+            hard_limit: Some(10),
+            ..Limits::default()
+        });
+        assert_eq!(c.admit(11), Err(Refusal::TooLarge), "even on an empty queue");
+        assert_eq!(
+            Refusal::TooLarge.to_error().kind(),
+            io::ErrorKind::InvalidInput
+        );
         assert!(c.admit(10).is_ok());
+    }
+
+    /// Drains `n` bytes through one OS write and returns the events it produced.
+    fn drain(c: &mut Core, n: usize) -> Vec<Event> {
+        let mut out = Vec::new();
+        assert!(matches!(c.begin(&mut out), Begin::Submit(_)));
+        let _ = c.complete(Outcome::Wrote(n));
+        let mut ev = Vec::new();
+        c.take_events(&mut ev);
+        ev
+    }
+
+    #[test]
+    fn w12_refusal_below_the_high_water_mark_is_followed_by_writable() {
+        // hard limit below the high-water mark: the queue is never "above high water".
+        let mut c = Core::new(Limits {
+            high_water: 1000,
+            low_water: 250,
+            hard_limit: Some(100),
+            ..Limits::default()
+        });
+        let _ = write(&mut c, &[1; 90]);
+        assert_eq!(c.admit(40), Err(Refusal::HardLimit));
+        // 40 fits once 60 or fewer are queued.
+        assert_eq!(drain(&mut c, 20), vec![Event::Written(20)], "70 queued");
+        assert_eq!(
+            drain(&mut c, 10),
+            vec![Event::Written(10), Event::Writable],
+            "60 queued: the refused write fits now"
+        );
+        assert!(c.admit(40).is_ok());
+    }
+
+    #[test]
+    fn w12_refusal_waits_for_the_low_water_mark_when_that_is_lower() {
+        let mut c = Core::new(Limits {
+            high_water: 1000,
+            low_water: 10,
+            hard_limit: Some(100),
+            ..Limits::default()
+        });
+        let _ = write(&mut c, &[1; 100]);
+        assert_eq!(c.admit(1), Err(Refusal::HardLimit));
+        assert_eq!(drain(&mut c, 80), vec![Event::Written(80)], "hysteresis");
+        assert_eq!(drain(&mut c, 10), vec![Event::Written(10), Event::Writable]);
+    }
+
+    #[test]
+    fn w12_refusal_on_an_otherwise_idle_writer_still_gets_writable() {
+        // The refused write is larger than everything queued: the queue must drain fully.
+        let mut c = Core::new(Limits {
+            hard_limit: Some(100),
+            ..Limits::default()
+        });
+        let _ = write(&mut c, &[1; 10]);
+        assert_eq!(c.admit(100), Err(Refusal::HardLimit));
+        assert_eq!(
+            drain(&mut c, 10),
+            vec![Event::Written(10), Event::Writable, Event::Drained]
+        );
     }
 
     #[test]
@@ -1067,12 +1189,25 @@ mod tests {
     #[test]
     fn queue_peek_respects_limits() {
         let mut q = Queue::default();
-        q.push_bytes(Bytes::from(vec![1u8; 5000]));
-        q.push_bytes(Bytes::from(vec![2u8; 5000]));
+        q.push_bytes(Bytes::from(vec![1u8; 70_000]));
+        q.push_bytes(Bytes::from(vec![2u8; 70_000]));
         let mut out = Vec::new();
-        assert_eq!(q.peek(6000, 64, &mut out), 6000);
-        assert_eq!(out[1].len(), 1000);
-        assert_eq!(q.peek(usize::MAX, 1, &mut out), 5000);
+        assert_eq!(q.peek(80_000, 64, &mut out), 80_000);
+        assert_eq!(out[1].len(), 10_000);
+        assert_eq!(q.peek(usize::MAX, 1, &mut out), 70_000);
+    }
+
+    #[test]
+    fn w15_absurd_retry_delays_saturate_at_a_day() {
+        let p = RetryPolicy {
+            initial_delay: Duration::MAX,
+            max_delay: Duration::MAX,
+            max_retries: 3,
+        };
+        for attempt in [0, 1, 31, u32::MAX] {
+            assert_eq!(p.delay(attempt), MAX_RETRY_DELAY);
+        }
+        assert!(std::time::Instant::now().checked_add(MAX_RETRY_DELAY).is_some());
     }
 
     #[test]
@@ -1149,6 +1284,9 @@ mod model_tests {
         taken: usize,
         terminal_events: usize,
         written_events: u64,
+        /// A write was refused at the hard limit: `Writable` is owed by the time the queue is
+        /// down to this length (W-12).
+        writable_owed: Option<usize>,
     }
 
     fn bytes_for(seq: usize, len: usize) -> Vec<u8> {
@@ -1193,7 +1331,17 @@ mod model_tests {
                                 prop_assert_eq!(acc.bytes_to_write(), m.data.len() - m.written);
                                 prop_assert_eq!(acc.is_above_high_water(), acc.bytes_to_write() > 50_000);
                             }
-                            Err(_) => prop_assert!(!expected_ok, "refused a write the model accepts"),
+                            Err(refusal) => {
+                                prop_assert!(!expected_ok, "refused a write the model accepts");
+                                let open = !m.ended && !m.stopped && !m.closing && !m.closed;
+                                if let Some(h) = hard.filter(|&h| open && len > h) {
+                                    prop_assert_eq!(refusal, Refusal::TooLarge, "W-12: {} > {}", len, h);
+                                }
+                                if refusal == Refusal::HardLimit {
+                                    let at = (hard.unwrap_or(0) - len).min(10_000);
+                                    m.writable_owed = Some(m.writable_owed.map_or(at, |o| o.max(at)));
+                                }
+                            }
                         }
                     }
                     Op::Begin => {
@@ -1298,8 +1446,19 @@ mod model_tests {
                             prop_assert!(!m.closed);
                         }
                         Event::Drained => prop_assert_eq!(m.terminal_events, 0),
-                        Event::Writable => {}
+                        Event::Writable => m.writable_owed = None,
                     }
+                }
+                if m.ended || m.stopped || m.closing || m.closed {
+                    m.writable_owed = None;
+                }
+                if let Some(at) = m.writable_owed {
+                    prop_assert!(
+                        core.queued() > at,
+                        "W-12: a refused write fits ({} queued, fits at {}) but no Writable came",
+                        core.queued(),
+                        at
+                    );
                 }
                 prop_assert!(m.terminal_events <= 1, "E-4: one terminal event");
                 if !m.stopped {

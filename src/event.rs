@@ -1,12 +1,12 @@
 //! What a writer reports (W-7), and the pull side for code that wants events on its own
 //! thread (W-8).
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex};
 
 /// Something that happened to a writer (W-7). Events of one writer are delivered in order,
@@ -61,29 +61,61 @@ impl PartialEq for Event {
 
 impl Eq for Event {}
 
-/// The events queued for a receiver. `Written` events that meet in the queue are summed,
-/// so the queue stays short however slowly the receiver reads.
+/// The events waiting for the receivers of one writer, coalesced like the writer's own
+/// pending events (W-8): whatever the consumer does, it holds at most one of each kind —
+/// `Written` counts summed, `Writable` and `Drained` once, and the final event — so its memory
+/// is bounded.
 #[derive(Debug, Default)]
 pub(crate) struct Mailbox {
     queue: Mutex<MailboxState>,
     ready: Condvar,
+    /// Live receivers; the writer detaches the mailbox when it falls to 0.
+    receivers: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
 struct MailboxState {
-    events: VecDeque<Event>,
+    /// Bytes written since the consumer last took a `Written`.
+    written: u64,
+    writable: bool,
+    drained: bool,
+    terminal: Option<Event>,
     waiters: usize,
     /// The writer is gone and will send nothing more.
     closed: bool,
 }
 
+impl MailboxState {
+    /// The next event in delivery order (W-7: `Written` before the rest, the end last).
+    fn pop(&mut self) -> Option<Event> {
+        if self.written > 0 {
+            return Some(Event::Written(std::mem::take(&mut self.written)));
+        }
+        if std::mem::take(&mut self.writable) {
+            return Some(Event::Writable);
+        }
+        if std::mem::take(&mut self.drained) {
+            return Some(Event::Drained);
+        }
+        self.terminal.take()
+    }
+}
+
 impl Mailbox {
     pub(crate) fn post(&self, event: Event) {
         let mut state = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        match (state.events.back_mut(), &event) {
-            (Some(Event::Written(sum)), Event::Written(n)) => *sum += n,
-            (Some(Event::Drained), Event::Drained) | (Some(Event::Writable), Event::Writable) => {}
-            _ => state.events.push_back(event),
+        match event {
+            Event::Written(n) => {
+                state.written += n;
+                // A `Drained` followed by more writing is out of date: the next one says when
+                // the new bytes are all written.
+                state.drained = false;
+            }
+            Event::Writable => state.writable = true,
+            Event::Drained => state.drained = true,
+            terminal @ (Event::PeerClosed { .. } | Event::Failed { .. }) => {
+                state.terminal.get_or_insert(terminal);
+            }
         }
         if state.waiters > 0 {
             self.ready.notify_all();
@@ -97,13 +129,22 @@ impl Mailbox {
             self.ready.notify_all();
         }
     }
+
+    /// True while some receiver is alive.
+    pub(crate) fn has_receivers(&self) -> bool {
+        self.receivers.load(Ordering::Acquire) > 0
+    }
 }
 
 /// The pull side of a writer's events (W-8), from [`PipeWriter::events`](crate::PipeWriter::events).
 ///
 /// For code that wants events on its own thread, e.g. a GUI loop that polls once per frame.
-/// Consecutive `Written` events are summed while they wait here, so a receiver that polls
-/// rarely never falls behind by more than a few events.
+/// Events wait here coalesced, as the writer coalesces them before delivery: `Written`
+/// counts are summed, `Writable` and `Drained` wait once each (a `Drained` that more writing
+/// made out of date is dropped), and they come out in the order `Written`, `Writable`,
+/// `Drained`, then `PeerClosed` or `Failed`. So a receiver that polls rarely, or never, holds
+/// a few words of memory, not a backlog. When the last receiver of a writer is dropped, the
+/// writer stops posting events for receivers.
 pub struct EventReceiver {
     mailbox: Arc<Mailbox>,
 }
@@ -116,13 +157,14 @@ impl fmt::Debug for EventReceiver {
 
 impl EventReceiver {
     pub(crate) fn new(mailbox: Arc<Mailbox>) -> Self {
+        mailbox.receivers.fetch_add(1, Ordering::AcqRel);
         EventReceiver { mailbox }
     }
 
     /// The next event, if one is waiting. Never blocks.
     pub fn try_recv(&self) -> Option<Event> {
         let mut state = self.mailbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-        state.events.pop_front()
+        state.pop()
     }
 
     /// Waits up to `timeout` for the next event. Returns `None` on timeout, or at once when
@@ -131,7 +173,7 @@ impl EventReceiver {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.mailbox.queue.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(event) = state.events.pop_front() {
+            if let Some(event) = state.pop() {
                 return Some(event);
             }
             if state.closed {
@@ -155,6 +197,12 @@ impl EventReceiver {
     /// Everything waiting right now, in order. Never blocks.
     pub fn drain(&self) -> Vec<Event> {
         let mut state = self.mailbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-        state.events.drain(..).collect()
+        std::iter::from_fn(|| state.pop()).collect()
+    }
+}
+
+impl Drop for EventReceiver {
+    fn drop(&mut self) {
+        self.mailbox.receivers.fetch_sub(1, Ordering::AcqRel);
     }
 }

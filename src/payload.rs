@@ -63,8 +63,20 @@ impl IntoPipeHandle for OwnedPipe {
     }
 }
 
-/// Bytes a writer accepts (W-1): `&[u8]`, `Vec<u8>` and [`Bytes`] (the last two without
-/// copying, unless tiny). Sealed.
+/// Bytes a writer accepts (W-1): `&[u8]`, `&str`, `Vec<u8>`, `String` and [`Bytes`]. Sealed.
+///
+/// Owned buffers are queued without copying when that keeps memory honest (W-12): the
+/// writer's limits count memory, not bytes, so
+/// - slices, and owned buffers of up to 64 KiB, are copied into the writer's pooled 64 KiB
+///   blocks (many small writes share a block; the OS write gathers them);
+/// - a larger `Vec<u8>` or `String` is queued as it is, after its spare capacity is released
+///   (`shrink_to_fit`, which the allocator usually does in place) when that capacity is more
+///   than an eighth of its length: a buffer truncated to what one read returned no longer
+///   keeps its whole allocation alive;
+/// - a larger [`Bytes`] is queued as it is. A `Bytes` cannot tell how large an allocation it
+///   keeps alive: a slice of a much larger parent keeps the whole parent in memory while it
+///   waits. Slices under 64 KiB are copied for that reason; for larger ones, pass a copy
+///   (`Bytes::copy_from_slice`) if the parent is much larger than the slice.
 pub trait Payload: sealed::Sealed {
     #[doc(hidden)]
     fn payload_len(&self) -> usize;
@@ -108,11 +120,7 @@ impl Payload for Vec<u8> {
         self.len()
     }
     fn enqueue(self, queue: &mut Queue) {
-        if self.len() <= crate::core::COPY_THRESHOLD {
-            queue.push_slice(&self);
-        } else {
-            queue.push_bytes(Bytes::from(self));
-        }
+        queue.push_vec(self);
     }
 }
 

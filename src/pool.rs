@@ -1,4 +1,4 @@
-//! A process-wide pool of staging blocks.
+//! A process-wide pool of staging blocks, and the block a writer's small writes are copied into.
 //!
 //! Small and copied writes are gathered into blocks of [`BLOCK`] bytes. A block is filled by
 //! the producer's thread and released by the I/O context once written, usually on another
@@ -6,10 +6,20 @@
 //! the pipe's pace (measured: hundreds of thousands of page faults per GiB, and half the
 //! throughput of the zero-copy path). Released blocks go back to this pool instead, up to
 //! [`MAX_POOLED`] of them (2 MiB for the whole process), and new blocks are taken from it.
-//! Blocks never move while the OS may read them: a sealed block is owned by the `Bytes` chunks
-//! that point into it, and returns here only when the last of them is dropped (W-5).
+//!
+//! A block is filled front to back by one [`Tail`] and handed out in pieces: each OS write
+//! takes the bytes filled so far as an immutable `Bytes` segment, and later writes go on
+//! filling the same block after it. So an OS write never costs a block of its own, however few
+//! bytes it carries: memory stays proportional to the bytes queued (W-12), also when a slow
+//! reader makes every OS write small. The block returns to the pool when the tail has moved on
+//! and the last segment pointing into it is dropped; it never moves while the OS may read it
+//! (W-5).
+//!
+//! The pool's lock is only ever tried, never waited for: a block is allocated or freed
+//! directly when another thread holds it, so a `fork()` taken while some thread held the lock
+//! cannot leave the child waiting for it (W-15).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -21,41 +31,144 @@ const MAX_POOLED: usize = 32;
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 /// An empty block with [`BLOCK`] bytes of capacity.
-pub(crate) fn take() -> Vec<u8> {
-    let pooled = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+fn take() -> Vec<u8> {
+    let pooled = POOL.try_lock().ok().and_then(|mut pool| pool.pop());
     pooled.unwrap_or_else(|| Vec::with_capacity(BLOCK))
 }
 
-/// Returns a block to the pool (or frees it when the pool is full).
-pub(crate) fn give(mut block: Vec<u8>) {
+/// Returns a block to the pool (or frees it when the pool is full or busy).
+fn give(mut block: Vec<u8>) {
     if block.capacity() != BLOCK {
         return;
     }
     block.clear();
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    if pool.len() < MAX_POOLED {
-        pool.push(block);
+    if let Ok(mut pool) = POOL.try_lock() {
+        if pool.len() < MAX_POOLED {
+            pool.push(block);
+        }
     }
 }
 
-/// Freezes a filled block into `Bytes`; the block returns to the pool when the last `Bytes`
-/// pointing into it is dropped.
-pub(crate) fn seal(block: Vec<u8>) -> Bytes {
-    Bytes::from_owner(Sealed(block))
+/// One pooled block, shared by the tail filling it and the segments handed out of it.
+///
+/// The memory is written only through `ptr`, and only past `Tail::filled`; segments read
+/// `[start, end)` with `end <= filled`, so no byte is ever written after a segment covering it
+/// exists.
+struct Block {
+    /// The block's memory, for returning it to the pool. Never used while the block is shared
+    /// (its length stays 0; the bytes live in its spare capacity).
+    vec: Vec<u8>,
+    /// Start of the block's memory, taken once from `vec`.
+    ptr: *mut u8,
 }
 
-/// A block that can no longer change, owned by the `Bytes` made from it.
-struct Sealed(Vec<u8>);
+// SAFETY: the block is plain memory. The one tail writes bytes no segment covers yet, and
+// segments only read bytes the tail has finished writing (see the type's docs); the `Arc`
+// publishes the writes to other threads before a segment made after them is used there.
+unsafe impl Send for Block {}
+// SAFETY: as above: shared access only ever reads bytes that are no longer written.
+unsafe impl Sync for Block {}
 
-impl AsRef<[u8]> for Sealed {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Drop for Sealed {
+impl Drop for Block {
     fn drop(&mut self) {
-        give(std::mem::take(&mut self.0));
+        give(std::mem::take(&mut self.vec));
+    }
+}
+
+/// An immutable piece of a block, the owner behind a `Bytes` chunk of the queue.
+struct Segment {
+    block: Arc<Block>,
+    start: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for Segment {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `[start, start + len)` lies within the block's capacity and was completely
+        // written by the tail before this segment was made; the tail never writes it again,
+        // and the memory lives as long as `block`.
+        unsafe { std::slice::from_raw_parts(self.block.ptr.add(self.start), self.len) }
+    }
+}
+
+/// The staging block a writer's copied writes are appended to (the open end of its queue).
+#[derive(Default)]
+pub(crate) struct Tail {
+    block: Option<Arc<Block>>,
+    /// Bytes of the block already handed out as segments.
+    sealed: usize,
+    /// Bytes of the block written so far.
+    filled: usize,
+}
+
+impl std::fmt::Debug for Tail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tail")
+            .field("sealed", &self.sealed)
+            .field("filled", &self.filled)
+            .finish()
+    }
+}
+
+impl Tail {
+    /// Bytes written and not yet handed out.
+    pub(crate) fn pending(&self) -> usize {
+        self.filled - self.sealed
+    }
+
+    /// Room left in the current block (0 when there is none).
+    pub(crate) fn room(&self) -> usize {
+        if self.block.is_some() {
+            BLOCK - self.filled
+        } else {
+            0
+        }
+    }
+
+    /// Copies as much of `data` as fits into the current block (taking a block first when
+    /// there is none or it is full, after `seal` emptied it); returns the bytes copied.
+    pub(crate) fn fill(&mut self, data: &[u8]) -> usize {
+        if self.room() == 0 {
+            debug_assert_eq!(self.pending(), 0, "seal a full block before filling another");
+            let mut vec = take();
+            let ptr = vec.as_mut_ptr();
+            self.block = Some(Arc::new(Block { vec, ptr }));
+            self.sealed = 0;
+            self.filled = 0;
+        }
+        let Some(block) = &self.block else {
+            unreachable!("a block was just taken");
+        };
+        let n = data.len().min(BLOCK - self.filled);
+        // SAFETY: `[filled, filled + n)` lies within the block's capacity (BLOCK bytes) and is
+        // covered by no segment (segments end at `sealed <= filled`); `data` is another
+        // allocation, so the ranges do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), block.ptr.add(self.filled), n);
+        }
+        self.filled += n;
+        n
+    }
+
+    /// Hands the bytes written since the last seal out as one immutable chunk. The block stays
+    /// open for more writes unless it is full.
+    pub(crate) fn seal(&mut self) -> Option<Bytes> {
+        let len = self.pending();
+        if len == 0 {
+            return None;
+        }
+        let block = self.block.as_ref()?;
+        let segment = Segment {
+            block: block.clone(),
+            start: self.sealed,
+            len,
+        };
+        self.sealed = self.filled;
+        if self.filled == BLOCK {
+            // Full: the segments keep it alive; the next write takes a fresh block.
+            self.block = None;
+        }
+        Some(Bytes::from_owner(segment))
     }
 }
 
@@ -64,20 +177,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn w5_sealed_block_returns_only_after_the_last_reference() {
-        let mut block = take();
-        block.extend_from_slice(b"hello");
-        let ptr = block.as_ptr();
-        let bytes = seal(block);
-        let head = bytes.slice(..2);
-        drop(bytes);
-        assert_eq!(&head[..], b"he", "a slice keeps the block alive");
-        drop(head);
-        // The block is back: the next take may hand out the same memory (other tests may
-        // take it first, so only the capacity is certain).
-        let again = take();
-        assert_eq!(again.capacity(), BLOCK);
-        assert!(again.is_empty());
-        let _ = ptr;
+    fn w5_segments_keep_their_bytes_while_the_block_fills_on() {
+        let mut tail = Tail::default();
+        assert_eq!(tail.fill(b"hello"), 5);
+        let first = tail.seal().unwrap();
+        assert_eq!(tail.fill(b" world"), 6);
+        let second = tail.seal().unwrap();
+        assert_eq!(&first[..], b"hello");
+        assert_eq!(&second[..], b" world");
+        assert_eq!(
+            second.as_ptr(),
+            first.as_ptr().wrapping_add(5),
+            "W-12: the second write shares the first one's block"
+        );
+        assert!(tail.seal().is_none(), "nothing new to hand out");
+    }
+
+    #[test]
+    fn w12_a_full_block_is_let_go_and_a_new_one_taken() {
+        let mut tail = Tail::default();
+        let data = vec![7u8; BLOCK + 10];
+        assert_eq!(tail.fill(&data), BLOCK);
+        assert_eq!(tail.room(), 0);
+        let full = tail.seal().unwrap();
+        assert_eq!(full.len(), BLOCK);
+        assert_eq!(tail.fill(&data[BLOCK..]), 10);
+        let rest = tail.seal().unwrap();
+        assert_eq!(rest.len(), 10);
+        drop(tail);
+        assert!(full.iter().chain(rest.iter()).all(|&b| b == 7));
     }
 }

@@ -159,6 +159,12 @@ impl Builder {
 
     /// Refuse writes that would take the queue above `bytes`: they fail with
     /// [`io::ErrorKind::WouldBlock`] and hand their data back (W-12). Default: no limit.
+    ///
+    /// A refused write can always succeed later: [`Event::Writable`] follows every refusal
+    /// once the queue is short enough for that write (or at the low-water mark, if that is
+    /// lower), whatever the high-water mark is. A single write larger than the limit can never
+    /// fit and is refused with [`io::ErrorKind::InvalidInput`]. A limit of 0 would refuse every
+    /// write: [`build`](Self::build) rejects it.
     pub fn hard_limit(mut self, bytes: usize) -> Self {
         self.limits.hard_limit = Some(bytes);
         self
@@ -220,10 +226,18 @@ impl Builder {
     /// Builds a writer over `handle`.
     ///
     /// # Errors
-    /// Fails when the handle cannot be used for writing (it is not open for writing, its mode
-    /// cannot be read or set) or when the OS refuses the objects the writer needs (a thread-pool
-    /// wait on Windows). The handle is closed in that case.
+    /// Fails with [`io::ErrorKind::InvalidInput`] for a hard limit of 0; when the handle
+    /// cannot be used for writing (it is not open for writing, its mode cannot be read or
+    /// set); and when the writer cannot get its I/O context — the OS refuses a thread, a
+    /// poller or a thread-pool wait (W-15): the OS error is returned, and a later `build`
+    /// tries again. The handle is closed in every case.
     pub fn build(mut self, handle: impl IntoPipeHandle) -> io::Result<PipeWriter> {
+        if self.limits.hard_limit == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a hard limit of 0 bytes would refuse every write",
+            ));
+        }
         let (handle, mut provenance) = handle.into_pipe_handle();
         if self.exclusive {
             provenance = Provenance::Exclusive;
@@ -303,9 +317,11 @@ impl Wakeups {
         self.0.is_empty()
     }
 
+    /// Wakes every task. A waker that panics (an executor that shut down) breaks nothing
+    /// but its own wake-up (W-13).
     fn wake(self) {
         for waker in self.0 {
-            waker.wake();
+            contain("an async task's waker", || waker.wake());
         }
     }
 }
@@ -403,6 +419,16 @@ impl Shared {
             Phase::Closed | Phase::PeerClosed | Phase::Failed | Phase::Stopped => Some(false),
         })
         .unwrap_or(false)
+    }
+
+    /// For worker-thread backends: waits out a transient error's backoff `delay`, returning
+    /// early when the writer ends (a stop must not leave the thread asleep for the rest of a
+    /// long delay).
+    #[cfg_attr(any(loom, pipewriter_fake_backend), allow(dead_code))]
+    pub(crate) fn pause(&self, delay: Duration) {
+        let _ = self.wait_until(Some(delay), |state| {
+            (!matches!(state.core.phase(), Phase::Open | Phase::Closing)).then_some(())
+        });
     }
 
     /// Marks the I/O context's wait (writability, backoff) as over.
@@ -582,7 +608,7 @@ impl Shared {
     /// True when someone listens to events. Without a listener, events stay coalesced in the
     /// core (a few counters) and delivery is skipped on the write path.
     fn has_consumers(&self, state: &State) -> bool {
-        self.handler.is_some() || state.mailbox.is_some()
+        self.handler.is_some() || state.mailbox.as_ref().is_some_and(|m| m.has_receivers())
     }
 
     /// Delivers pending events to the handler and the receiver (W-8): one thread at a time,
@@ -604,6 +630,10 @@ impl Shared {
                 drop(state);
                 wakeups.wake();
                 return;
+            }
+            if state.mailbox.as_ref().is_some_and(|m| !m.has_receivers()) {
+                // The last receiver was dropped: detach, so nothing piles up for nobody.
+                state.mailbox = None;
             }
             let mailbox = state.mailbox.clone();
             drop(state);
@@ -656,18 +686,42 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(mailbox) = self.lock().mailbox.take() {
+        // The last reference may go on the I/O context: the user's handler and wakers are
+        // dropped under the panic guard there (W-13).
+        let (mailbox, wakers) = {
+            let mut state = self.lock();
+            let mut wakers = std::mem::take(&mut state.write_wakers);
+            wakers.append(&mut state.flush_wakers);
+            (state.mailbox.take(), wakers)
+        };
+        if let Some(mailbox) = mailbox {
             mailbox.close();
+        }
+        for waker in wakers {
+            contain("dropping an async task's waker", || drop(waker));
+        }
+        if let Some(handler) = self.handler.take() {
+            contain("dropping an event handler", || drop(handler));
         }
     }
 }
 
 fn call_handler(handler: &Handler, event: Event) {
     HANDLER_DEPTH.with(|d| d.set(d.get() + 1));
-    let result = panic::catch_unwind(AssertUnwindSafe(|| handler(event)));
+    contain("an event handler", || handler(event));
     HANDLER_DEPTH.with(|d| d.set(d.get() - 1));
-    if result.is_err() {
-        log::error!("a pipewriter event handler panicked; the writer carries on");
+}
+
+/// Runs user code on the I/O context — a handler, a waker, or their drops — so that a panic
+/// in it stops there (W-8, W-13): the I/O context carries on for every writer. The panic's
+/// payload is dropped under the same guard (a payload's own drop may panic), and leaked if
+/// even that panics.
+fn contain(what: &str, user_code: impl FnOnce()) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(user_code)) {
+        log::error!("pipewriter: {what} panicked; the writer carries on");
+        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 
@@ -752,7 +806,9 @@ impl PipeWriter {
     /// # Errors
     /// A refused write hands its data back in the [`WriteError`]:
     /// [`io::ErrorKind::WouldBlock`] when the hard limit would be exceeded (retry after
-    /// [`Event::Writable`]); [`io::ErrorKind::BrokenPipe`] after the reader went away or
+    /// [`Event::Writable`], which is sure to follow once this write fits);
+    /// [`io::ErrorKind::InvalidInput`] when `data` alone is larger than the hard limit (it can
+    /// never fit); [`io::ErrorKind::BrokenPipe`] after the reader went away or
     /// after `close`; the original OS error after a fatal failure;
     /// [`io::ErrorKind::NotConnected`] after `stop`.
     pub fn write<P: Payload>(&self, data: P) -> Result<Accepted, WriteError<P>> {
@@ -837,10 +893,15 @@ impl PipeWriter {
     }
 
     /// The pull side of this writer's events (W-8). Events produced from now on are queued for
-    /// it (in addition to the handler, if one is set). Calling this again returns another
-    /// receiver over the same queue.
+    /// it (in addition to the handler, if one is set), coalesced so that the queue stays a few
+    /// words long however slowly it is read (see [`EventReceiver`]). Calling this again while
+    /// a receiver is alive returns another receiver over the same queue; once the last one is
+    /// dropped, events are no longer queued, and a later call starts afresh.
     pub fn events(&self) -> EventReceiver {
         let mut state = self.shared.lock();
+        if state.mailbox.as_ref().is_some_and(|m| !m.has_receivers()) {
+            state.mailbox = None;
+        }
         if state.mailbox.is_none() && self.shared.handler.is_none() {
             // Nobody listened so far: start the receiver with a clean slate.
             state.core.take_events(&mut Vec::new());
@@ -931,8 +992,11 @@ impl PipeWriter {
     ///
     /// Cancels the in-flight OS write and waits until the OS is done with it, so the bytes it
     /// took are never handed back and its memory is never released early (W-5). When this
-    /// returns, no event handler of this writer is running or will run (unless this is
-    /// called from that handler, which then finishes its current event and gets no more).
+    /// returns, no event handler of this writer will run again, and none is running — with
+    /// one exception that keeps handlers from deadlocking each other (W-13): called from
+    /// inside an event handler (of this writer or of any other), `stop` waits only for the
+    /// OS write in flight, not for a handler of this writer that is running on another thread;
+    /// that handler finishes the event it has and gets no more.
     /// Later writes fail with [`io::ErrorKind::NotConnected`]. Idempotent: a second call
     /// returns nothing. The handle stays open until the writer is dropped or
     /// [`into_handle`](Self::into_handle) takes it.
@@ -1063,10 +1127,13 @@ fn stop_shared(shared: &Arc<Shared>) -> Unwritten {
     }
     sys::Io::cancel(shared);
     let me = thread::current().id();
+    // From inside a handler, waiting for this writer's delivery on another thread could wait
+    // for a handler that waits for us (two handlers stopping each other's writers): W-13.
+    let wait_for_delivery = !in_handler();
     let unwritten = shared
         .wait_until(None, |state| {
             let in_flight = state.core.io_state() == IoState::InFlight;
-            let delivering = state.delivering.is_some_and(|t| t != me);
+            let delivering = wait_for_delivery && state.delivering.is_some_and(|t| t != me);
             if in_flight || delivering {
                 None
             } else {

@@ -201,7 +201,7 @@ fn run(shared: Arc<Shared>) {
         match shared.drive(&mut bufs, 16, |bufs| worker.write(bufs, &mut staging)) {
             Step::Idle | Step::Yield => {}
             Step::AwaitWritable => thread::sleep(ZERO_WRITE_DELAY),
-            Step::RetryAfter(delay) => thread::sleep(delay),
+            Step::RetryAfter(delay) => shared.pause(delay),
             Step::Done => break,
         }
     }
