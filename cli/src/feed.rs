@@ -1,5 +1,11 @@
 //! `pipewriter feed`: copy a file, stdin or generated data into a child's stdin, a FIFO or a
 //! named pipe, through a [`PipeWriter`], with a progress bar driven by `Event::Written`.
+//!
+//! How a run ends decides the exit code (see the table in the crate docs): the copy loop
+//! ends with everything written, with the reader gone, or with a failure of ours; then, if
+//! there is a command, we wait for it to exit, and a command that failed takes precedence
+//! over a reader that went away, so the code never depends on which of the two the system
+//! happened to report first.
 
 use std::fmt;
 use std::fs::File;
@@ -8,6 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,113 +23,226 @@ use pipewriter::{Builder, Event, PipeWriter};
 
 use crate::aligned::fill_pattern;
 use crate::gate::Gate;
+use crate::output::say;
 use crate::size::human_bytes;
-use crate::{FeedArgs, EXIT_FAILURE, EXIT_PEER_CLOSED};
+use crate::{FeedArgs, EXIT_COMMAND_FAILED, EXIT_FAILURE, EXIT_READER_LEFT, EXIT_USAGE};
 
 /// How often the progress bar is redrawn while the producer waits.
 const TICK: Duration = Duration::from_millis(100);
+/// How long the pipe may take to drain when it is closed at the end.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// After the reader went away, a command still running after this long is announced (once)
+/// while we keep waiting for it.
+const STILL_RUNNING_NOTE: Duration = Duration::from_secs(2);
 
-/// Why a feed ended early.
-#[derive(Debug)]
-enum FeedError {
-    /// The reader went away: `written` of `total` bytes reached it.
-    PeerClosed {
-        written: u64,
-        total: Option<u64>,
-        read: u64,
-        input_done: bool,
-        status: Option<ExitStatus>,
-    },
-    /// The arguments cannot work on this platform or together.
-    Usage(String),
-    /// Anything else.
+/// Runs `pipewriter feed` and returns its exit code.
+pub(crate) fn run(args: &FeedArgs) -> ExitCode {
+    let (code, message) = feed(args);
+    if let Some(message) = message {
+        say!("pipewriter: {message}");
+    }
+    ExitCode::from(code)
+}
+
+/// How the copy loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Copied {
+    /// Every byte of the input was written and the pipe closed.
+    All,
+    /// A write found the reader gone before the input was all written.
+    ReaderLeft,
+    /// pipewriter itself failed (the message says how).
     Failed(String),
 }
 
-impl fmt::Display for FeedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FeedError::PeerClosed {
-                written,
-                total,
-                read,
-                input_done,
-                status,
-            } => {
-                write!(f, "the reader went away after {written}")?;
-                match total {
-                    Some(total) => write!(f, " of {total} bytes")?,
-                    None if *input_done => write!(f, " of {read} bytes")?,
-                    None => write!(f, " bytes ({read} read from the input so far)")?,
-                }
-                if let Some(status) = status {
-                    write!(f, "; the command exited with {status}")?;
-                }
-                Ok(())
-            }
-            FeedError::Usage(msg) | FeedError::Failed(msg) => f.write_str(msg),
-        }
+/// How the command ended, if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CommandEnd {
+    /// No command: a FIFO or a named pipe.
+    None,
+    /// Exited with status 0.
+    Succeeded,
+    /// Exited with another status or was killed: "exited with status 7".
+    Failed(String),
+}
+
+/// What is known about the bytes at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    /// Bytes the OS took into the pipe (not necessarily read by the reader).
+    written: u64,
+    /// Bytes read from the input (or generated) so far.
+    read: u64,
+    /// The input's size when known up front (a regular file, `--generate`).
+    total: Option<u64>,
+    /// Whether the input was read to its end.
+    input_done: bool,
+}
+
+/// `"1 byte was"`, `"7 bytes were"`.
+fn bytes_were(n: u64) -> String {
+    if n == 1 {
+        "1 byte was".into()
+    } else {
+        format!("{n} bytes were")
     }
 }
 
-fn failed(context: impl fmt::Display, error: impl fmt::Display) -> FeedError {
-    FeedError::Failed(format!("{context}: {error}"))
+impl Counts {
+    /// What happened to the bytes when the reader went away, saying no more than is known:
+    /// the OS took `written` bytes into the pipe, but the reader may have left some of them
+    /// in its buffer.
+    fn reader_left_text(&self) -> String {
+        let mut text = format!("{} written into the pipe", bytes_were(self.written));
+        if self.written > 0 {
+            text.push_str(" (up to a pipe buffer of them may not have been read)");
+        }
+        let pending = self.read.saturating_sub(self.written);
+        if self.input_done {
+            text.push_str(&format!(", {} not", bytes_were(pending)));
+        } else if let Some(total) = self.total {
+            text.push_str(&format!(
+                ", {} not",
+                bytes_were(total.saturating_sub(self.written))
+            ));
+        } else {
+            text.push_str(&format!(
+                ", {} read from the input but not written, and the rest of the input was not read",
+                bytes_were(pending)
+            ));
+        }
+        text
+    }
 }
 
-/// Runs `pipewriter feed`; the exit code tells success, failure and an early reader apart.
-pub(crate) fn run(args: &FeedArgs) -> ExitCode {
-    match feed(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("pipewriter: {error}");
-            ExitCode::from(match error {
-                FeedError::PeerClosed { .. } => EXIT_PEER_CLOSED,
-                FeedError::Usage(_) => 2,
-                FeedError::Failed(_) => EXIT_FAILURE,
-            })
+/// The exit code and the message (without the `pipewriter: ` prefix; `None` on success).
+fn verdict(copied: &Copied, command: &CommandEnd, counts: &Counts) -> (u8, Option<String>) {
+    match (copied, command) {
+        (Copied::Failed(message), CommandEnd::Failed(how)) => (
+            EXIT_FAILURE,
+            Some(format!("{message} (and the command {how})")),
+        ),
+        (Copied::Failed(message), _) => (EXIT_FAILURE, Some(message.clone())),
+        (Copied::All, CommandEnd::Failed(how)) => (
+            EXIT_COMMAND_FAILED,
+            Some(format!(
+                "the command {how}; all of its input ({} bytes) had been written into the pipe",
+                counts.written
+            )),
+        ),
+        (Copied::ReaderLeft, CommandEnd::Failed(how)) => (
+            EXIT_COMMAND_FAILED,
+            Some(format!(
+                "the command {how} before all its input was written: {}",
+                counts.reader_left_text()
+            )),
+        ),
+        (Copied::ReaderLeft, CommandEnd::Succeeded) => (
+            EXIT_READER_LEFT,
+            Some(format!(
+                "the reader went away before all the input was written: {}; the command exited with status 0",
+                counts.reader_left_text()
+            )),
+        ),
+        (Copied::ReaderLeft, CommandEnd::None) => (
+            EXIT_READER_LEFT,
+            Some(format!(
+                "the reader went away before all the input was written: {}",
+                counts.reader_left_text()
+            )),
+        ),
+        (Copied::All, _) => (0, None),
+    }
+}
+
+/// "exited with status 7", "was killed by signal 9 (SIGKILL)".
+fn describe_status(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let name = match signal {
+                1 => " (SIGHUP)",
+                2 => " (SIGINT)",
+                3 => " (SIGQUIT)",
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                13 => " (SIGPIPE)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            let core = if status.core_dumped() {
+                ", core dumped"
+            } else {
+                ""
+            };
+            return format!("was killed by signal {signal}{name}{core}");
         }
     }
+    match status.code() {
+        // Windows reports crashes as NTSTATUS codes, clearer in hex.
+        Some(code) if cfg!(windows) && !(0..=0xFFFF).contains(&code) => {
+            format!("exited with status {code} ({:#010X})", code as u32)
+        }
+        Some(code) => format!("exited with status {code}"),
+        None => format!("ended with {status}"),
+    }
+}
+
+fn failed(context: impl fmt::Display, error: impl fmt::Display) -> String {
+    format!("{context}: {error}")
 }
 
 /// Where the bytes come from.
 enum Source {
-    Reader(Box<dyn Read>),
+    /// A file or stdin, read into one reused buffer; each read's bytes are copied into the
+    /// writer's queue, so the queue holds what was read and nothing more.
+    Reader { reader: Box<dyn Read>, buf: Vec<u8> },
     /// A repeating pattern, sliced out of one shared block (no copy per chunk).
-    Generate {
-        block: Bytes,
-        left: u64,
-    },
+    Generate { block: Bytes, left: u64 },
+}
+
+/// One piece of input.
+enum Chunk<'a> {
+    /// Bytes in the reader's buffer: the writer copies them.
+    Slice(&'a [u8]),
+    /// A slice of the generated block: queued without a copy.
+    Shared(Bytes),
 }
 
 impl Source {
-    fn open(args: &FeedArgs) -> Result<(Source, Option<u64>), FeedError> {
+    fn open(args: &FeedArgs) -> Result<(Source, Option<u64>), String> {
         if let Some(size) = args.generate {
-            let mut block = vec![0u8; args.chunk];
+            // `--chunk` is bounded (size::MAX_CHUNK), so this allocation is too.
+            let len = usize::try_from(size).map_or(args.chunk, |size| size.min(args.chunk));
+            let mut block = vec![0u8; len];
             fill_pattern(&mut block);
-            return Ok((
-                Source::Generate {
-                    block: Bytes::from(block),
-                    left: size,
-                },
-                Some(size),
-            ));
+            let block = Bytes::from(block);
+            return Ok((Source::Generate { block, left: size }, Some(size)));
         }
+        let stdin = || Source::Reader {
+            reader: Box::new(io::stdin().lock()),
+            buf: vec![0u8; args.chunk],
+        };
         match args.input.as_deref() {
-            None => Ok((Source::Reader(Box::new(io::stdin().lock())), None)),
-            Some(path) if path == Path::new("-") => {
-                Ok((Source::Reader(Box::new(io::stdin().lock())), None))
-            }
+            None => Ok((stdin(), None)),
+            Some(path) if path == Path::new("-") => Ok((stdin(), None)),
             Some(path) => {
                 let file = File::open(path).map_err(|e| failed(path.display(), e))?;
                 let meta = file.metadata().map_err(|e| failed(path.display(), e))?;
                 let total = meta.is_file().then_some(meta.len());
-                Ok((Source::Reader(Box::new(file)), total))
+                let source = Source::Reader {
+                    reader: Box::new(file),
+                    buf: vec![0u8; args.chunk],
+                };
+                Ok((source, total))
             }
         }
     }
 
-    /// The next chunk of at most `size` bytes; `None` at the end.
-    fn next_chunk(&mut self, size: usize) -> io::Result<Option<Bytes>> {
+    /// The next piece of input; `None` at the end.
+    fn next_chunk(&mut self) -> io::Result<Option<Chunk<'_>>> {
         match self {
             Source::Generate { block, left } => {
                 if *left == 0 {
@@ -132,22 +252,16 @@ impl Source {
                     .unwrap_or(usize::MAX)
                     .min(block.len());
                 *left -= n as u64;
-                Ok(Some(block.slice(..n)))
+                Ok(Some(Chunk::Shared(block.slice(..n))))
             }
-            Source::Reader(reader) => {
-                let mut buf = vec![0u8; size];
-                loop {
-                    match reader.read(&mut buf) {
-                        Ok(0) => return Ok(None),
-                        Ok(n) => {
-                            buf.truncate(n);
-                            return Ok(Some(Bytes::from(buf)));
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    }
+            Source::Reader { reader, buf } => loop {
+                match reader.read(buf) {
+                    Ok(0) => return Ok(None),
+                    Ok(n) => return Ok(Some(Chunk::Slice(&buf[..n.min(buf.len())]))),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
                 }
-            }
+            },
         }
     }
 }
@@ -165,8 +279,27 @@ enum Target {
     NamedPipe,
 }
 
-fn feed(args: &FeedArgs) -> Result<(), FeedError> {
-    let (mut source, total) = Source::open(args)?;
+/// Refuses, before anything is opened or started, the options this platform does not have.
+fn check_platform(args: &FeedArgs) -> Result<(), String> {
+    #[cfg(not(unix))]
+    if args.fifo.is_some() {
+        return Err("--fifo is for Unix FIFOs; on Windows use --pipe NAME".into());
+    }
+    #[cfg(not(windows))]
+    if args.pipe.is_some() {
+        return Err("--pipe is for Windows named pipes; on Unix use --fifo PATH".into());
+    }
+    Ok(())
+}
+
+fn feed(args: &FeedArgs) -> (u8, Option<String>) {
+    if let Err(message) = check_platform(args) {
+        return (EXIT_USAGE, Some(message));
+    }
+    let (mut source, total) = match Source::open(args) {
+        Ok(opened) => opened,
+        Err(message) => return (EXIT_FAILURE, Some(message)),
+    };
     let written = Arc::new(AtomicU64::new(0));
     let gate = Gate::new();
     let mut builder = {
@@ -184,7 +317,10 @@ fn feed(args: &FeedArgs) -> Result<(), FeedError> {
     if let Some(size) = args.max_write_size {
         builder = builder.max_write_size(size);
     }
-    let (writer, mut target) = open_target(args, builder)?;
+    let (writer, mut target) = match open_target(args, builder) {
+        Ok(opened) => opened,
+        Err(message) => return (EXIT_FAILURE, Some(message)),
+    };
 
     let bar = progress_bar(args.quiet, total);
     let update = || bar.set_position(written.load(Ordering::Relaxed));
@@ -192,22 +328,31 @@ fn feed(args: &FeedArgs) -> Result<(), FeedError> {
     let start = Instant::now();
     let mut read = 0u64;
     let mut input_done = false;
-    let outcome = (|| -> Result<(), FeedError> {
+    let copied = (|| -> Copied {
         loop {
-            let chunk = match source.next_chunk(args.chunk) {
+            let chunk = match source.next_chunk() {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
-                Err(e) => return Err(failed("reading the input", e)),
+                Err(e) => return Copied::Failed(failed("reading the input", e)),
             };
-            read += chunk.len() as u64;
-            match writer.write(chunk) {
+            let result = match chunk {
+                Chunk::Slice(data) => {
+                    read += data.len() as u64;
+                    writer.write(data).map_err(|e| e.into_error())
+                }
+                Chunk::Shared(data) => {
+                    read += data.len() as u64;
+                    writer.write(data).map_err(|e| e.into_error())
+                }
+            };
+            match result {
                 Ok(accepted) => {
                     if accepted.is_above_high_water() {
                         gate.wait_writable(&writer, low_water, TICK, update);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(peer_closed()),
-                Err(e) => return Err(failed("writing", e.error())),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Copied::ReaderLeft,
+                Err(e) => return Copied::Failed(failed("writing", e)),
             }
             update();
         }
@@ -216,75 +361,80 @@ fn feed(args: &FeedArgs) -> Result<(), FeedError> {
             match writer.flush(TICK) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => update(),
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(peer_closed()),
-                Err(e) => return Err(failed("writing", e)),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Copied::ReaderLeft,
+                Err(e) => return Copied::Failed(failed("writing", e)),
             }
         }
-        match writer.close(Duration::from_secs(30)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(peer_closed()),
-            Err(e) => Err(failed("closing the pipe", e)),
+        match writer.close(CLOSE_TIMEOUT) {
+            Ok(()) => Copied::All,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Copied::ReaderLeft,
+            Err(e) => Copied::Failed(failed("closing the pipe", e)),
         }
     })();
     let elapsed = start.elapsed();
-    let bytes_written = writer.bytes_written();
     update();
     bar.finish_and_clear();
-    // Whatever happened, the pipe is closed before we wait for the child.
+    // Whatever happened, the pipe is closed before we wait for the child; the count is taken
+    // once nothing can be written any more.
     drop(writer.stop());
+    let counts = Counts {
+        written: writer.bytes_written(),
+        read,
+        total,
+        input_done,
+    };
     drop(writer);
 
-    let status = match &mut target {
-        Target::Child(child) => Some(
-            child
-                .wait()
-                .map_err(|e| failed("waiting for the command", e))?,
-        ),
+    let (copied, command) = match &mut target {
+        Target::Child(child) => {
+            let announce = copied == Copied::ReaderLeft && !args.quiet;
+            match wait_child(child, announce) {
+                Ok(status) if status.success() => (copied, CommandEnd::Succeeded),
+                Ok(status) => (copied, CommandEnd::Failed(describe_status(status))),
+                Err(e) => {
+                    let message = failed("waiting for the command", e);
+                    (Copied::Failed(message), CommandEnd::None)
+                }
+            }
+        }
         #[cfg(unix)]
-        Target::Fifo { .. } => None,
+        Target::Fifo { .. } => (copied, CommandEnd::None),
         #[cfg(windows)]
-        Target::NamedPipe => None,
+        Target::NamedPipe => (copied, CommandEnd::None),
     };
-    let outcome = match outcome {
-        Err(FeedError::PeerClosed { .. }) => Err(FeedError::PeerClosed {
-            written: bytes_written,
-            total,
-            read,
-            input_done,
-            status,
-        }),
-        Ok(()) => match status {
-            Some(status) if !status.success() => Err(FeedError::Failed(format!(
-                "all {bytes_written} bytes were written, but the command exited with {status}"
-            ))),
-            _ => Ok(()),
-        },
-        other => other,
-    };
-    if !args.quiet && outcome.is_ok() {
+    let (code, message) = verdict(&copied, &command, &counts);
+    if code == 0 && !args.quiet {
+        let bytes = counts.written;
         let secs = elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            bytes_written as f64 / secs
-        } else {
-            0.0
-        };
-        eprintln!(
-            "pipewriter: wrote {} ({bytes_written} bytes) in {secs:.3} s, {}/s",
-            human_bytes(bytes_written),
+        let rate = if secs > 0.0 { bytes as f64 / secs } else { 0.0 };
+        say!(
+            "pipewriter: wrote {} ({bytes} bytes) in {secs:.3} s, {}/s",
+            human_bytes(bytes),
             human_bytes(rate as u64)
         );
     }
-    outcome
+    (code, message)
 }
 
-/// Placeholder: the real figures are filled in by `feed` once the writer is gone.
-fn peer_closed() -> FeedError {
-    FeedError::PeerClosed {
-        written: 0,
-        total: None,
-        read: 0,
-        input_done: false,
-        status: None,
+/// Waits for the command to exit, as long as it takes: its status decides the exit code, so
+/// deciding before it exited would make the code depend on timing. With `announce`, a
+/// command still running after [`STILL_RUNNING_NOTE`] is mentioned once.
+fn wait_child(child: &mut Child, announce: bool) -> io::Result<ExitStatus> {
+    if !announce {
+        return child.wait();
+    }
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if start.elapsed() >= STILL_RUNNING_NOTE {
+            say!("pipewriter: the command stopped reading its input but is still running; waiting for it to exit");
+            return child.wait();
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
@@ -308,24 +458,11 @@ fn progress_bar(quiet: bool, total: Option<u64>) -> ProgressBar {
     bar
 }
 
-fn open_target(args: &FeedArgs, builder: Builder) -> Result<(PipeWriter, Target), FeedError> {
+fn open_target(args: &FeedArgs, builder: Builder) -> Result<(PipeWriter, Target), String> {
     if let Some(cmd) = &args.cmd {
-        let mut command = shell(cmd);
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit());
-        let mut child = command
-            .spawn()
-            .map_err(|e| failed(format!("cannot run `{cmd}`"), e))?;
-        let Some(stdin) = child.stdin.take() else {
-            return Err(FeedError::Failed("the command has no stdin pipe".into()));
-        };
-        let writer = builder
-            .build(stdin)
-            .map_err(|e| failed("cannot write to the command's stdin", e))?;
-        return Ok((writer, Target::Child(child)));
+        return open_command(cmd, builder);
     }
+    #[cfg(unix)]
     if let Some(path) = &args.fifo {
         return open_fifo(
             path,
@@ -334,12 +471,38 @@ fn open_target(args: &FeedArgs, builder: Builder) -> Result<(PipeWriter, Target)
             Duration::from_secs(args.open_timeout),
         );
     }
+    #[cfg(windows)]
     if let Some(name) = &args.pipe {
         return open_named_pipe(name, builder, Duration::from_secs(args.open_timeout));
     }
-    Err(FeedError::Usage(
-        "no target: pass --cmd, --fifo or --pipe".into(),
-    ))
+    drop(builder);
+    Err("no target: pass --cmd, --fifo or --pipe".into())
+}
+
+fn open_command(cmd: &str, builder: Builder) -> Result<(PipeWriter, Target), String> {
+    let mut command = shell(cmd);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    let mut child = command
+        .spawn()
+        .map_err(|e| failed(format!("cannot run `{cmd}`"), e))?;
+    let built = match child.stdin.take() {
+        Some(stdin) => builder
+            .build(stdin)
+            .map_err(|e| failed("cannot write to the command's stdin", e)),
+        None => Err("the command has no stdin pipe".into()),
+    };
+    match built {
+        Ok(writer) => Ok((writer, Target::Child(child))),
+        Err(message) => {
+            // It was never fed: stop it rather than leave it running behind us.
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(message)
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -362,7 +525,7 @@ fn open_fifo(
     builder: Builder,
     quiet: bool,
     timeout: Duration,
-) -> Result<(PipeWriter, Target), FeedError> {
+) -> Result<(PipeWriter, Target), String> {
     use pipewriter::Fifo;
 
     let shown = path.display();
@@ -374,39 +537,37 @@ fn open_fifo(
         ),
         Err(e) => return Err(failed(&shown, e)),
     };
-    if !quiet {
-        eprintln!("pipewriter: waiting for a reader to open {shown} ...");
-    }
-    // Refuses anything that is not a FIFO owned by us (symlinks included), and waits for a
-    // reader. The end it returns has an open file description of its own, so the writer may
-    // make it non-blocking and drive it from the shared reactor (P-3).
-    let end = match &created {
+    // The library refuses anything that is not a FIFO owned by us (symlinks included) before
+    // it opens anything, and then waits for a reader. The end it returns has an open file
+    // description of its own, so the writer may make it non-blocking and drive it from the
+    // shared reactor (P-3).
+    let open = |timeout: Duration| match &created {
         Some(fifo) => fifo.writer(timeout),
         None => Fifo::open_writer(path, timeout),
     };
-    let end = end.map_err(|e| match e.kind() {
-        io::ErrorKind::TimedOut => FeedError::Failed(format!(
+    let open_error = |e: io::Error| match e.kind() {
+        io::ErrorKind::TimedOut => format!(
             "no reader opened {shown} within {} s (see --open-timeout)",
             timeout.as_secs()
-        )),
+        ),
         _ => failed(format!("cannot open {shown}"), e),
-    })?;
+    };
+    // A first attempt that does not wait: the path is validated, and a reader already there
+    // is taken at once. Only a valid FIFO without a reader yet makes us wait (and say so).
+    let end = match open(Duration::ZERO) {
+        Ok(end) => end,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            if !quiet {
+                say!("pipewriter: waiting for a reader to open {shown} ...");
+            }
+            open(timeout).map_err(open_error)?
+        }
+        Err(e) => return Err(open_error(e)),
+    };
     let writer = builder
         .build(end)
         .map_err(|e| failed(format!("cannot write to {shown}"), e))?;
     Ok((writer, Target::Fifo { _cleanup: created }))
-}
-
-#[cfg(not(unix))]
-fn open_fifo(
-    _: &Path,
-    _: Builder,
-    _: bool,
-    _: Duration,
-) -> Result<(PipeWriter, Target), FeedError> {
-    Err(FeedError::Usage(
-        "--fifo is for Unix FIFOs; on Windows use --pipe NAME".into(),
-    ))
 }
 
 #[cfg(windows)]
@@ -414,7 +575,7 @@ fn open_named_pipe(
     name: &str,
     builder: Builder,
     timeout: Duration,
-) -> Result<(PipeWriter, Target), FeedError> {
+) -> Result<(PipeWriter, Target), String> {
     // A client end (S-2: identification-level impersonation only), overlapped so that the
     // writer drives it with overlapped writes instead of a worker thread.
     let file = pipewriter::NamedPipeClientOptions::new()
@@ -427,9 +588,117 @@ fn open_named_pipe(
     Ok((writer, Target::NamedPipe))
 }
 
-#[cfg(not(windows))]
-fn open_named_pipe(_: &str, _: Builder, _: Duration) -> Result<(PipeWriter, Target), FeedError> {
-    Err(FeedError::Usage(
-        "--pipe is for Windows named pipes; on Unix use --fifo PATH".into(),
-    ))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(written: u64, read: u64, total: Option<u64>, input_done: bool) -> Counts {
+        Counts {
+            written,
+            read,
+            total,
+            input_done,
+        }
+    }
+
+    #[test]
+    fn the_command_failing_decides_over_the_reader_leaving() {
+        let failed = CommandEnd::Failed("exited with status 7".into());
+        let c = counts(65536, 262144, Some(1 << 20), false);
+        let (code, message) = verdict(&Copied::ReaderLeft, &failed, &c);
+        assert_eq!(code, EXIT_COMMAND_FAILED);
+        let message = message.unwrap();
+        assert!(
+            message.starts_with("the command exited with status 7 before all its input"),
+            "{message}"
+        );
+        let (code, _) = verdict(&Copied::All, &failed, &c);
+        assert_eq!(code, EXIT_COMMAND_FAILED);
+        assert_eq!(
+            verdict(&Copied::ReaderLeft, &CommandEnd::Succeeded, &c).0,
+            EXIT_READER_LEFT
+        );
+        assert_eq!(
+            verdict(&Copied::ReaderLeft, &CommandEnd::None, &c).0,
+            EXIT_READER_LEFT
+        );
+        assert_eq!(verdict(&Copied::All, &CommandEnd::Succeeded, &c), (0, None));
+        assert_eq!(verdict(&Copied::All, &CommandEnd::None, &c), (0, None));
+        let ours = Copied::Failed("reading the input: Is a directory".into());
+        let (code, message) = verdict(&ours, &failed, &c);
+        assert_eq!(code, EXIT_FAILURE);
+        assert_eq!(
+            message.as_deref(),
+            Some("reading the input: Is a directory (and the command exited with status 7)")
+        );
+        assert_eq!(verdict(&ours, &CommandEnd::Succeeded, &c).0, EXIT_FAILURE);
+    }
+
+    #[test]
+    fn the_reader_left_message_claims_only_what_is_known() {
+        assert_eq!(
+            counts(65536, 131072, Some(1 << 20), false).reader_left_text(),
+            "65536 bytes were written into the pipe (up to a pipe buffer of them may not \
+             have been read), 983040 bytes were not"
+        );
+        assert_eq!(
+            counts(0, 10, None, true).reader_left_text(),
+            "0 bytes were written into the pipe, 10 bytes were not"
+        );
+        assert_eq!(
+            counts(1, 5, None, false).reader_left_text(),
+            "1 byte was written into the pipe (up to a pipe buffer of them may not have been \
+             read), 4 bytes were read from the input but not written, and the rest of the \
+             input was not read"
+        );
+        let (_, message) = verdict(
+            &Copied::ReaderLeft,
+            &CommandEnd::None,
+            &counts(7, 7, Some(9), false),
+        );
+        assert_eq!(
+            message.as_deref(),
+            Some(
+                "the reader went away before all the input was written: 7 bytes were written \
+                 into the pipe (up to a pipe buffer of them may not have been read), 2 bytes \
+                 were not"
+            )
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn statuses_are_described_with_their_number_or_signal() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(7 << 8)),
+            "exited with status 7"
+        );
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(127 << 8)),
+            "exited with status 127"
+        );
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(9)),
+            "was killed by signal 9 (SIGKILL)"
+        );
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(64)),
+            "was killed by signal 64"
+        );
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn statuses_are_described_with_their_number() {
+        use std::os::windows::process::ExitStatusExt;
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(7)),
+            "exited with status 7"
+        );
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(0xC000_0005)),
+            "exited with status -1073741819 (0xC0000005)"
+        );
+    }
 }

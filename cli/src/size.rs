@@ -64,13 +64,74 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     Ok(value)
 }
 
-/// `parse_size` for arguments that must fit in memory sizes (`usize`) and be non-zero.
-pub(crate) fn parse_nonzero_usize(text: &str) -> Result<usize, String> {
+/// The largest `--chunk`: one read buffer of this size is allocated up front, and a single
+/// read larger than this gains nothing on a pipe (the library writes at most 256 KiB at a
+/// time by default).
+pub(crate) const MAX_CHUNK: u64 = 64 << 20;
+/// The largest `--high-water`: the queue may hold about this much (plus one chunk) in memory.
+pub(crate) const MAX_HIGH_WATER: u64 = 4 << 30;
+/// The largest `--max-write-size`: a single OS write to a pipe larger than this only waits
+/// longer for the reader (Linux pipes hold at most 1 MiB unless an administrator raised
+/// `/proc/sys/fs/pipe-max-size`).
+pub(crate) const MAX_WRITE_SIZE: u64 = 64 << 20;
+/// The smallest and largest `bench --bulk`.
+pub(crate) const MIN_BULK: u64 = 64 << 10;
+/// The largest `bench --bulk`: far more than any useful measurement needs.
+pub(crate) const MAX_BULK: u64 = 1 << 40;
+/// The largest `bench --messages`: 64 B each, their byte count stays far from overflowing.
+pub(crate) const MAX_MESSAGES: u64 = 1_000_000_000_000;
+
+/// `parse_size`, refusing values outside `min..=max`; `what` names the argument in the error.
+fn parse_in_range(text: &str, min: u64, max: u64, what: &str) -> Result<u64, String> {
     let value = parse_size(text)?;
-    if value == 0 {
-        return Err("must be greater than zero".into());
+    if value < min || value > max {
+        let (lo, hi) = (human_bytes(min), human_bytes(max));
+        return Err(format!(
+            "{what} must be between {lo} and {hi}; `{}` is {}",
+            text.trim(),
+            human_bytes(value)
+        ));
     }
-    usize::try_from(value).map_err(|_| format!("`{text}` is too large for this platform"))
+    Ok(value)
+}
+
+/// A memory size in `1..=max` that fits in a `usize`.
+fn parse_memory_size(text: &str, max: u64, what: &str) -> Result<usize, String> {
+    let value = parse_in_range(text, 1, max, what)?;
+    usize::try_from(value)
+        .map_err(|_| format!("{what} `{}` is too large for this platform", text.trim()))
+}
+
+/// `feed --chunk`: 1 B..=[`MAX_CHUNK`].
+pub(crate) fn parse_chunk(text: &str) -> Result<usize, String> {
+    parse_memory_size(text, MAX_CHUNK, "the chunk size")
+}
+
+/// `--high-water`: 1 B..=[`MAX_HIGH_WATER`].
+pub(crate) fn parse_high_water(text: &str) -> Result<usize, String> {
+    parse_memory_size(text, MAX_HIGH_WATER, "the high-water mark")
+}
+
+/// `--max-write-size`: 1 B..=[`MAX_WRITE_SIZE`].
+pub(crate) fn parse_max_write_size(text: &str) -> Result<usize, String> {
+    parse_memory_size(text, MAX_WRITE_SIZE, "the largest write")
+}
+
+/// `bench --bulk`: [`MIN_BULK`]..=[`MAX_BULK`].
+pub(crate) fn parse_bulk(text: &str) -> Result<u64, String> {
+    parse_in_range(text, MIN_BULK, MAX_BULK, "the bulk size")
+}
+
+/// `bench --messages`: 1..=[`MAX_MESSAGES`] (a count; the units work as for sizes, `10M`).
+pub(crate) fn parse_messages(text: &str) -> Result<u64, String> {
+    let value = parse_size(text)?;
+    if value == 0 || value > MAX_MESSAGES {
+        return Err(format!(
+            "the message count must be between 1 and {MAX_MESSAGES}; `{}` is {value}",
+            text.trim()
+        ));
+    }
+    Ok(value)
 }
 
 /// Formats a byte count for people: `1.50 GiB`, `64.0 KiB`, `17 B`.
@@ -121,7 +182,37 @@ mod tests {
         ] {
             assert!(parse_size(bad).is_err(), "{bad:?} should be refused");
         }
-        assert!(parse_nonzero_usize("0").is_err());
+    }
+
+    #[test]
+    fn sizes_out_of_range_are_refused_with_the_limits() {
+        for (parse, ok, bad) in [
+            (
+                parse_chunk as fn(&str) -> Result<usize, String>,
+                "64MiB",
+                "64.1MiB",
+            ),
+            (parse_high_water, "4G", "4097M"),
+            (parse_max_write_size, "64M", "1T"),
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+            assert!(parse("1").is_ok());
+            let error = parse(bad).unwrap_err();
+            assert!(error.contains("must be between 1 B and"), "{error}");
+            assert!(parse("0").unwrap_err().contains("is 0 B"));
+        }
+        let error = parse_chunk("1T").unwrap_err();
+        assert_eq!(
+            error,
+            "the chunk size must be between 1 B and 64.00 MiB; `1T` is 1.00 TiB"
+        );
+        assert_eq!(parse_bulk("64k"), Ok(64 << 10));
+        assert!(parse_bulk("1k").is_err());
+        assert!(parse_bulk("2T").is_err());
+        assert_eq!(parse_messages("10M"), Ok(10 << 20));
+        assert!(parse_messages("0").is_err());
+        assert!(parse_messages("16E").is_err());
+        assert!(parse_messages("1T").is_err());
     }
 
     #[test]

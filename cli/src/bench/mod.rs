@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::aligned::AlignedBuf;
+use crate::output::{out, say};
 use crate::BenchArgs;
 
 /// The workloads of issue 7.
@@ -153,11 +154,11 @@ pub(crate) fn run_case(
     if let Some(filter) = &plan.contender {
         contenders.retain(|c| c.name.contains(filter.as_str()));
     }
-    eprintln!("bench: {title}");
+    say!("bench: {title}");
     for c in &mut contenders {
         let t = Instant::now();
         (c.run)().map_err(|e| annotate(e, title, &c.name))?;
-        eprintln!(
+        say!(
             "  warm-up {:<44} {:>8.3} s",
             c.name,
             t.elapsed().as_secs_f64()
@@ -171,7 +172,7 @@ pub(crate) fn run_case(
             let c = &mut contenders[i];
             let sample = (c.run)().map_err(|e| annotate(e, title, &c.name))?;
             debug_assert_eq!(sample.len(), metrics.len());
-            eprintln!(
+            say!(
                 "  rep {rep} {:<46} {}",
                 c.name,
                 fmt_sample(&sample, metrics)
@@ -436,7 +437,7 @@ pub(crate) fn run(args: &BenchArgs) -> ExitCode {
     let report = match run_workloads(&plan, &workloads) {
         Ok(report) => report,
         Err(e) => {
-            eprintln!("pipewriter bench: {e}");
+            say!("pipewriter: bench: {e}");
             return ExitCode::from(crate::EXIT_FAILURE);
         }
     };
@@ -446,11 +447,11 @@ pub(crate) fn run(args: &BenchArgs) -> ExitCode {
     let _ = stdout.flush();
     if let Some(path) = &args.csv {
         if let Err(e) = std::fs::write(path, report.csv()) {
-            eprintln!("pipewriter bench: cannot write {}: {e}", path.display());
+            say!("pipewriter: bench: cannot write {}: {e}", path.display());
             return ExitCode::from(crate::EXIT_FAILURE);
         }
     }
-    eprintln!("bench: done in {:.1} s", started.elapsed().as_secs_f64());
+    say!("bench: done in {:.1} s", started.elapsed().as_secs_f64());
     ExitCode::SUCCESS
 }
 
@@ -487,12 +488,12 @@ pub(crate) fn sink() -> ExitCode {
             Ok(n) => total += n as u64,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                eprintln!("pipewriter __sink: {e}");
+                say!("pipewriter: __sink: {e}");
                 return ExitCode::from(crate::EXIT_FAILURE);
             }
         }
     }
-    println!("{total}");
+    out!("{total}");
     ExitCode::SUCCESS
 }
 
@@ -504,12 +505,12 @@ pub(crate) fn many_writers_child(count: usize, written: bool) -> ExitCode {
         match unix::many_writers(count, written) {
             Ok(lines) => {
                 for line in lines {
-                    println!("{line}");
+                    out!("{line}");
                 }
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("pipewriter __many-writers: {e}");
+                say!("pipewriter: __many-writers: {e}");
                 ExitCode::from(crate::EXIT_FAILURE)
             }
         }
@@ -517,7 +518,7 @@ pub(crate) fn many_writers_child(count: usize, written: bool) -> ExitCode {
     #[cfg(not(unix))]
     {
         let _ = (count, written);
-        eprintln!("pipewriter __many-writers: Unix only in this build");
+        say!("pipewriter: __many-writers: Unix only in this build");
         ExitCode::from(crate::EXIT_FAILURE)
     }
 }

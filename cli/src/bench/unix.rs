@@ -13,6 +13,7 @@ use pipewriter::{Builder, PipeWriter};
 use super::{run_case, Check, Contender, Metric, Plan, Report, Workload};
 use crate::aligned::AlignedBuf;
 use crate::gate::Gate;
+use crate::output::say;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -297,13 +298,17 @@ impl Dest {
     }
 
     /// The write end (taken out of the destination).
-    fn take_handle(&mut self) -> OwnedFd {
+    fn take_handle(&mut self) -> io::Result<OwnedFd> {
         match self {
             Dest::Thread(w, _) => {
-                let (_, dummy) = io::pipe().expect("a pipe for the placeholder");
-                std::mem::replace(w, OwnedFd::from(dummy))
+                let (_, dummy) = io::pipe()?;
+                Ok(std::mem::replace(w, OwnedFd::from(dummy)))
             }
-            Dest::Child(child) => OwnedFd::from(child.stdin.take().expect("the child's stdin")),
+            Dest::Child(child) => child
+                .stdin
+                .take()
+                .map(OwnedFd::from)
+                .ok_or_else(|| io::Error::other("the child has no stdin pipe")),
         }
     }
 
@@ -371,7 +376,7 @@ fn bulk_run(
         }
         _ => Dest::open(sink, pipe_size)?,
     };
-    let fd = dest.take_handle();
+    let fd = dest.take_handle()?;
     let start;
     match way {
         BulkWay::PipewriterSlice | BulkWay::PipewriterBytes => {
@@ -529,6 +534,9 @@ fn enlarged(plan: &Plan, report: &mut Report) -> io::Result<()> {
 // Ping-pong
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
@@ -641,7 +649,7 @@ fn many_child(count: usize, written: bool) -> io::Result<String> {
 }
 
 fn many(plan: &Plan, report: &mut Report) -> io::Result<()> {
-    eprintln!(
+    say!(
         "bench: {} writers, each on its own pipe (in fresh processes)",
         plan.writers
     );
@@ -757,7 +765,7 @@ fn raise_fd_limit(need: u64) -> u64 {
 /// only one descriptor per writer stays open (10,000 pipes with both ends open would need
 /// more descriptors than the usual hard limit of 20,000).
 pub(crate) fn many_writers(count: usize, written: bool) -> io::Result<Vec<String>> {
-    let limit = raise_fd_limit(count as u64 + 64);
+    let limit = raise_fd_limit(u64::try_from(count).unwrap_or(u64::MAX).saturating_add(64));
     let count = count.min(usize::try_from(limit.saturating_sub(64)).unwrap_or(usize::MAX));
     let msg = [1u8; 64];
     let mut writers = Vec::with_capacity(count);
