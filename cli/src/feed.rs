@@ -556,7 +556,7 @@ fn open_fifo(
     // is taken at once. Only a valid FIFO without a reader yet makes us wait (and say so).
     let end = match open(Duration::ZERO) {
         Ok(end) => end,
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+        Err(e) if e.kind() == io::ErrorKind::TimedOut && !timeout.is_zero() => {
             if !quiet {
                 say!("pipewriter: waiting for a reader to open {shown} ...");
             }

@@ -15,8 +15,14 @@
 //! | 4 | the command failed: it exited with a non-zero status or was killed by a signal, whether it read all its input or not (a command that does not exist: `sh` exits 127) |
 //!
 //! When both pipewriter and the command failed, the code is 1 and the message gives the
-//! command's status too. pipewriter always waits for the command to exit before it decides,
-//! so a command that stops reading early and then fails gives 4 every time, never 3.
+//! command's status too. pipewriter always waits for the command to exit before it decides
+//! (however long it runs after closing its input), so a command that stops reading early and
+//! then fails gives 4 every time, never 3.
+//!
+//! "Written" means that the OS took the bytes into the pipe, not that the reader read them:
+//! a reader that leaves while everything already fits in the pipe's buffer is not noticed
+//! (code 0 if its command succeeded), and the message of code 3 says how many bytes went into
+//! the pipe, up to a pipe buffer of which may never have been read.
 //!
 //! Sizes: `--chunk` and `--max-write-size` are at most 64 MiB, `--high-water` at most
 //! 4 GiB; none of them may be 0. Every message is one line starting with `pipewriter: `,

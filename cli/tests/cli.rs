@@ -171,6 +171,43 @@ fn a_failing_command_gives_4_every_time_whatever_it_read() {
 
 #[cfg(unix)]
 #[test]
+fn the_command_is_waited_for_after_it_closed_its_input() {
+    let dir = temp_dir("wait");
+    let marker = dir.join("done");
+    // It closes its input at once (the writes see a broken pipe), runs on, then fails: the
+    // code comes from its status, not from the broken pipe.
+    for _ in 0..3 {
+        let out = pipewriter(&[
+            "feed",
+            "-q",
+            "--generate",
+            "1MiB",
+            "--cmd",
+            "exec 0<&-; sleep 0.3; exit 6",
+        ]);
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("the command exited with status 6 before all its input"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Succeeding instead gives 3, and only once it is done.
+    let out = pipewriter(&[
+        "feed",
+        "-q",
+        "--generate",
+        "1MiB",
+        "--cmd",
+        &format!("exec 0<&-; sleep 0.3; touch '{}'", marker.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(marker.exists(), "pipewriter exited before its command");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
 fn a_command_that_does_not_exist_gives_4_every_time() {
     // 1 KiB fits in the pipe buffer (the write may succeed before `sh` exits); 1 MiB does not
     // (the write sees a broken pipe). Both must give the same code.
@@ -458,6 +495,25 @@ fn feed_refuses_a_path_that_is_not_a_fifo_without_waiting_for_a_reader() {
         assert!(err.contains(&format!("is {what}, not a FIFO")), "{err}");
         assert!(!err.contains("waiting for a reader"), "{err}");
     }
+    // No reader and no time to wait: a plain timeout, without announcing a wait.
+    let fifo = dir.join("fifo");
+    let out = pipewriter(&[
+        "feed",
+        "--generate",
+        "1k",
+        "--fifo",
+        fifo.to_str().unwrap(),
+        "--open-timeout",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_one_message(&out, "timeout 0");
+    assert!(
+        stderr(&out).contains("no reader opened"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!fifo.exists(), "the FIFO it created is removed");
     assert_eq!(std::fs::read(&file).unwrap(), b"precious");
     std::fs::remove_dir_all(&dir).unwrap();
 }
