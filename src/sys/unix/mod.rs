@@ -1,5 +1,50 @@
 //! The Unix backend (P-3, P-4): non-blocking gather writes driven by one shared reactor
 //! thread, or a blocking worker thread for descriptors whose mode must not change.
+//!
+//! # Which descriptor is driven how (P-3)
+//!
+//! `O_NONBLOCK` is a flag of the open file description, which `dup`, `fork` and descriptor
+//! passing share: switched on a descriptor someone else also holds, it makes *their* writes
+//! fail with `EAGAIN` (a child's `head` writing into the same pipe). So a descriptor is
+//!
+//! - **already non-blocking**: driven as it is, by the reactor;
+//! - **exclusive** (a `ChildStdin`, this crate's pipes, or `Builder::exclusive(true)`, the
+//!   user's word): switched to non-blocking and driven by the reactor. The original flags are
+//!   restored whenever the handle leaves the writer — given back by `into_handle`, or closed
+//!   (`close`, a drop, the end of a lingering drop) — so a duplicate kept elsewhere sees the
+//!   original mode again;
+//! - **of unknown origin** (a `File`, an `OwnedFd`, a `std::io::PipeWriter`), on Linux and
+//!   Android, when it is a pipe, a FIFO or a terminal: *reopened* through `/proc/self/fd/N`.
+//!   Unlike `dup`, that open makes a new open file description of the same pipe or device,
+//!   whose `O_NONBLOCK` is ours alone. The twin must be the same object (`fstat`: device,
+//!   inode and type; for a terminal also the device number and `TIOCGDEV`, the number of the
+//!   terminal the descriptor really reaches), and is driven by the reactor; the user's
+//!   descriptor is never written to or switched, is what `into_handle` gives back, and is
+//!   closed with the twin. It costs one more descriptor per writer. Not reopened, so served
+//!   by the worker: sockets (the open fails with `ENXIO`), regular files, character devices
+//!   that are not terminals (opening one may create a new instance), `/dev/ptmx` (opening it
+//!   creates a new pseudo-terminal, so a pseudo-terminal *master* goes to the worker), a FIFO
+//!   whose reader has gone (`ENXIO`: the worker reports the closed peer), and whatever the
+//!   open or the checks refuse (no `/proc`, permissions, another object);
+//! - **anything else**: the blocking worker ([`worker`]), which leaves the mode alone. On
+//!   macOS and the BSDs, `/dev/fd/N` duplicates the descriptor instead of reopening the file,
+//!   so there every descriptor of unknown origin that is not already non-blocking, terminals
+//!   included, is served by the worker.
+//!
+//! `--cfg pipewriter_force_fallback` sends every descriptor to the worker (to test it).
+//!
+//! # References
+//! - [`open(2)`](https://man7.org/linux/man-pages/man2/open.2.html) and
+//!   [`proc_pid_fd(5)`](https://man7.org/linux/man-pages/man5/proc_pid_fd.5.html): opening
+//!   `/proc/self/fd/N` opens the file itself, a new open file description
+//! - [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html) (`F_GETFL`, `F_SETFL`;
+//!   `O_DIRECT` is a pipe's packet mode, see [`pipe(2)`](https://man7.org/linux/man-pages/man2/pipe.2.html))
+//! - [`fstat(2)`](https://man7.org/linux/man-pages/man2/fstat.2.html),
+//!   [`inode(7)`](https://man7.org/linux/man-pages/man7/inode.7.html)
+//! - [`fifo(7)`](https://man7.org/linux/man-pages/man7/fifo.7.html) (`ENXIO` without a reader),
+//!   [`pty(7)`](https://man7.org/linux/man-pages/man7/pty.7.html)
+//! - [`ioctl_tty(2)`](https://man7.org/linux/man-pages/man2/ioctl_tty.2.html); `TIOCGDEV` is
+//!   implemented in Linux's [`drivers/tty/tty_io.c`](https://github.com/torvalds/linux/blob/master/drivers/tty/tty_io.c)
 
 mod errors;
 pub(crate) mod pipe;
@@ -42,18 +87,40 @@ enum Mode {
         /// The worker was started (lazily, at the first write).
         started: AtomicBool,
         /// Largest write that cannot block once the descriptor polls writable: `PIPE_BUF` for
-        /// pipes and FIFOs, unlimited for other files.
+        /// pipes, FIFOs and sockets, a few hundred bytes for character devices (see
+        /// [`worker::write_limit`]), unlimited for other files.
         atomic_limit: usize,
+        /// A character device (a terminal): each write is also cut where the terminal's
+        /// output processing would check for room again.
+        char_device: bool,
     },
+}
+
+/// A writer's descriptors.
+#[derive(Debug)]
+struct Handle {
+    /// The descriptor written to: the user's own, or a twin of it reopened for us.
+    io: OwnedFd,
+    /// The user's descriptor when `io` is a reopened twin of it (Linux): never written to or
+    /// switched, given back by `take_handle`, closed with the twin.
+    original: Option<OwnedFd>,
+}
+
+impl Handle {
+    /// The descriptor to write to and poll.
+    fn io(&self) -> &OwnedFd {
+        &self.io
+    }
 }
 
 /// The Unix per-writer state.
 pub(crate) struct Io {
     /// The handle; `None` once closed or taken. Held during each (non-blocking or bounded)
     /// write so it cannot be closed underneath one.
-    fd: Mutex<Option<OwnedFd>>,
+    fd: Mutex<Option<Handle>>,
     mode: Mode,
-    /// The status flags to restore when the handle is given back (we set `O_NONBLOCK`).
+    /// The status flags to restore when the handle is given back or closed (we set
+    /// `O_NONBLOCK` on the user's own descriptor: only ever for an exclusive one).
     restore_flags: Option<OFlags>,
 }
 
@@ -96,7 +163,10 @@ impl Io {
                 restore_flags = Some(flags);
             }
             return Ok(Io {
-                fd: Mutex::new(Some(fd)),
+                fd: Mutex::new(Some(Handle {
+                    io: fd,
+                    original: None,
+                })),
                 mode: Mode::Reactor {
                     key: reactor::next_key(),
                     registered: AtomicBool::new(false),
@@ -104,16 +174,37 @@ impl Io {
                 restore_flags,
             });
         }
-        let atomic_limit = if file_type == FileType::Fifo || file_type == FileType::Socket {
-            libc::PIPE_BUF
-        } else {
-            usize::MAX
+        // May be shared: its mode stays as it is. A twin of our own, where the OS can make
+        // one, is driven by the reactor instead (P-3).
+        if pollable && !FORCE_WORKER {
+            if let Some(twin) = twin::reopen(fd.as_fd(), &stat, file_type, access) {
+                return Ok(Io {
+                    fd: Mutex::new(Some(Handle {
+                        io: twin,
+                        original: Some(fd),
+                    })),
+                    mode: Mode::Reactor {
+                        key: reactor::next_key(),
+                        registered: AtomicBool::new(false),
+                    },
+                    restore_flags: None,
+                });
+            }
+        }
+        let atomic_limit = match file_type {
+            FileType::Fifo | FileType::Socket => libc::PIPE_BUF,
+            FileType::CharacterDevice => worker::CHAR_DEVICE_WRITE,
+            _ => usize::MAX,
         };
         Ok(Io {
-            fd: Mutex::new(Some(fd)),
+            fd: Mutex::new(Some(Handle {
+                io: fd,
+                original: None,
+            })),
             mode: Mode::Worker {
                 started: AtomicBool::new(false),
                 atomic_limit,
+                char_device: file_type == FileType::CharacterDevice,
             },
             restore_flags: None,
         })
@@ -127,7 +218,7 @@ impl Io {
         }
     }
 
-    fn fd_slot(&self) -> std::sync::MutexGuard<'_, Option<OwnedFd>> {
+    fn fd_slot(&self) -> std::sync::MutexGuard<'_, Option<Handle>> {
         self.fd.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -175,25 +266,44 @@ impl Io {
 
     pub(crate) fn deregister(&self) {
         let slot = self.fd_slot();
-        self.deregister_locked(slot.as_ref());
+        self.deregister_locked(slot.as_ref().map(Handle::io));
     }
 
+    /// Closes the handle (and the twin), first restoring the flags we changed, so that a
+    /// duplicate of the descriptor kept elsewhere sees its original mode again (P-3).
     pub(crate) fn close_handle(&self) {
         let mut slot = self.fd_slot();
-        self.deregister_locked(slot.as_ref());
-        drop(slot.take());
+        self.deregister_locked(slot.as_ref().map(Handle::io));
+        if let Some(handle) = slot.take() {
+            self.restore(&handle.io);
+            drop(handle);
+        }
     }
 
-    pub(crate) fn take_handle(&self) -> Option<OwnedFd> {
-        let mut slot = self.fd_slot();
-        self.deregister_locked(slot.as_ref());
-        let fd = slot.take()?;
+    /// Restores the status flags of the user's descriptor if we changed them.
+    fn restore(&self, fd: &OwnedFd) {
         if let Some(flags) = self.restore_flags {
-            if let Err(e) = rustix::fs::fcntl_setfl(&fd, flags) {
-                log::warn!("could not restore the descriptor's blocking mode: {e}");
+            if let Err(e) = rustix::fs::fcntl_setfl(fd, flags) {
+                log::warn!("pipewriter: could not restore the descriptor's blocking mode: {e}");
             }
         }
-        Some(fd)
+    }
+
+    /// Gives the user's descriptor back, in the mode it came in (a reopened twin is closed).
+    pub(crate) fn take_handle(&self) -> Option<OwnedFd> {
+        let mut slot = self.fd_slot();
+        self.deregister_locked(slot.as_ref().map(Handle::io));
+        let handle = slot.take()?;
+        match handle.original {
+            Some(original) => {
+                drop(handle.io);
+                Some(original)
+            }
+            None => {
+                self.restore(&handle.io);
+                Some(handle.io)
+            }
+        }
     }
 
     /// Arms a one-shot writability wait in the reactor's poller.
@@ -202,11 +312,11 @@ impl Io {
             return Ok(());
         };
         let slot = self.fd_slot();
-        let Some(fd) = slot.as_ref() else {
+        let Some(handle) = slot.as_ref() else {
             return Err(io::ErrorKind::NotConnected.into());
         };
         let first = !registered.swap(true, Ordering::AcqRel);
-        reactor::arm(fd.as_fd(), key, first)
+        reactor::arm(handle.io.as_fd(), key, first)
     }
 
     /// True when a write may be made from a caller's thread: the descriptor is non-blocking.
@@ -222,22 +332,32 @@ impl Io {
         self.write(bufs, usize::MAX)
     }
 
-    /// One non-blocking (reactor) or bounded (worker) gather write of `bufs`.
+    /// One non-blocking (reactor) or bounded (worker) gather write of `bufs`. `limit` is the
+    /// most one write may take; a worker's writes to a character device are cut further
+    /// (see [`worker::write_limit`]).
     fn write(&self, bufs: &[Bytes], limit: usize) -> Outcome {
         let slot = self.fd_slot();
-        let Some(fd) = slot.as_ref() else {
+        let Some(handle) = slot.as_ref() else {
             return Outcome::Fatal(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "the pipe handle was closed",
             ));
         };
-        write_gather(fd.as_fd(), bufs, limit)
+        let fd = handle.io.as_fd();
+        let limit = match self.mode {
+            Mode::Worker {
+                char_device: true, ..
+            } => worker::write_limit(fd, bufs, limit),
+            _ => limit,
+        };
+        write_gather(fd, bufs, limit)
     }
 }
 
 impl Drop for Io {
     fn drop(&mut self) {
-        // Deregisters from the reactor's poller before the descriptor closes.
+        // Deregisters from the reactor's poller before the descriptor closes, and restores
+        // the flags we changed.
         self.close_handle();
     }
 }
@@ -265,5 +385,115 @@ fn write_gather(fd: BorrowedFd<'_>, bufs: &[Bytes], limit: usize) -> Outcome {
             }
             classify(error)
         }
+    }
+}
+
+/// A twin of a descriptor: a new open file description of the same pipe, FIFO or terminal,
+/// whose `O_NONBLOCK` is ours alone (P-3; see the module docs).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod twin {
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+    use rustix::fs::{Dev, FileType, Mode, OFlags, Stat};
+
+    /// `TIOCGDEV`: the device number of the terminal a descriptor really reaches (for
+    /// `/dev/tty` or `/dev/console`, the terminal behind it; for a pseudo-terminal master, its
+    /// slave). Linux 2.6.39 and later; spelt out because not every libc target names it.
+    const TIOCGDEV: libc::Ioctl = libc::_IOR::<libc::c_uint>(b'T' as u32, 0x32);
+
+    /// Linux's `/dev/ptmx` (also `/dev/pts/ptmx`): opening it creates a new pseudo-terminal.
+    fn is_ptmx(rdev: Dev) -> bool {
+        rustix::fs::major(rdev) == 5 && rustix::fs::minor(rdev) == 2
+    }
+
+    /// The device number of the terminal behind `fd`; `None` when it is not a terminal.
+    fn terminal_device(fd: BorrowedFd<'_>) -> Option<libc::c_uint> {
+        let mut dev: libc::c_uint = 0;
+        // SAFETY: `fd` is an open descriptor for the duration of the call; `TIOCGDEV` writes
+        // one `unsigned int` through the pointer, which points to `dev`, live and writable.
+        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TIOCGDEV, &mut dev as *mut libc::c_uint) };
+        (rc == 0).then_some(dev)
+    }
+
+    /// Reopens `fd` (a pipe, FIFO or terminal of unknown origin, described by `stat` and its
+    /// status `flags`) through `/proc/self/fd`, non-blocking and close-on-exec, and checks
+    /// that the twin is the same object. `None` when it cannot be done, or not safely: the
+    /// caller then serves the descriptor by the worker.
+    pub(super) fn reopen(
+        fd: BorrowedFd<'_>,
+        stat: &Stat,
+        file_type: FileType,
+        flags: OFlags,
+    ) -> Option<OwnedFd> {
+        let terminal = match file_type {
+            FileType::Fifo => None,
+            // Only terminals: another device's open may make a new instance of it.
+            FileType::CharacterDevice if !is_ptmx(stat.st_rdev) => Some(terminal_device(fd)?),
+            _ => return None,
+        };
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let open_flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let twin = match rustix::fs::open(&path, open_flags, Mode::empty()) {
+            Ok(twin) => twin,
+            Err(e) => {
+                // ENXIO: a FIFO without a reader; ENOENT: no /proc; EACCES: permissions.
+                log::debug!("pipewriter: cannot reopen {path} ({e}); using a worker thread");
+                return None;
+            }
+        };
+        match check(&twin, stat, terminal) {
+            Ok(()) => {}
+            Err(why) => {
+                log::debug!("pipewriter: {path} reopened {why}; using a worker thread");
+                return None;
+            }
+        }
+        // A pipe's packet mode (`O_DIRECT`) is a flag of the description: the twin keeps it.
+        if file_type == FileType::Fifo && flags.contains(OFlags::DIRECT) {
+            if let Err(e) = rustix::fs::fcntl_setfl(&twin, OFlags::NONBLOCK | OFlags::DIRECT) {
+                log::debug!("pipewriter: cannot set packet mode on the reopened pipe ({e})");
+                return None;
+            }
+        }
+        Some(twin)
+    }
+
+    /// The twin must be the same pipe or the same terminal as the original.
+    fn check(
+        twin: &OwnedFd,
+        stat: &Stat,
+        terminal: Option<libc::c_uint>,
+    ) -> Result<(), &'static str> {
+        let twin_stat = rustix::fs::fstat(twin).map_err(|_| "but cannot be inspected")?;
+        let same_file = twin_stat.st_dev == stat.st_dev
+            && twin_stat.st_ino == stat.st_ino
+            && FileType::from_raw_mode(twin_stat.st_mode) == FileType::from_raw_mode(stat.st_mode);
+        if !same_file {
+            return Err("as another file");
+        }
+        if let Some(device) = terminal {
+            if twin_stat.st_rdev != stat.st_rdev || terminal_device(twin.as_fd()) != Some(device) {
+                return Err("as another terminal");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Elsewhere `/dev/fd/N` duplicates the descriptor (the same open file description), which
+/// would share its mode: no twin, the worker serves it.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod twin {
+    use std::os::fd::{BorrowedFd, OwnedFd};
+
+    use rustix::fs::{FileType, OFlags, Stat};
+
+    pub(super) fn reopen(
+        _fd: BorrowedFd<'_>,
+        _stat: &Stat,
+        _file_type: FileType,
+        _flags: OFlags,
+    ) -> Option<OwnedFd> {
+        None
     }
 }
