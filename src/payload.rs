@@ -22,6 +22,10 @@ pub(crate) mod sealed {
 impl sealed::Sealed for std::process::ChildStdin {}
 impl IntoPipeHandle for std::process::ChildStdin {
     fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+        // Ours alone: std creates the pipe for the child's stdin (close-on-exec, so no other
+        // child inherits it), gives the child only the read end, and hands no clone of the
+        // write end to anyone (the type has no `try_clone`). Whoever duplicates it later
+        // through `AsFd` does so knowingly.
         (self.into(), Provenance::Exclusive)
     }
 }
@@ -29,7 +33,10 @@ impl IntoPipeHandle for std::process::ChildStdin {
 impl sealed::Sealed for std::io::PipeWriter {}
 impl IntoPipeHandle for std::io::PipeWriter {
     fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
-        (self.into(), Provenance::Exclusive)
+        // May be shared: std's own documentation hands `try_clone`d ends to child processes
+        // (`Stdio::from`), and a clone shares the open file description, `O_NONBLOCK`
+        // included (P-3). `Builder::exclusive(true)` says otherwise.
+        (self.into(), Provenance::Unknown)
     }
 }
 
