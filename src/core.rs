@@ -414,6 +414,11 @@ impl Queue {
     pub(crate) fn consume(&mut self, mut n: usize) {
         debug_assert!(n <= self.len);
         self.len -= n;
+        if self.len == 0 {
+            // Idle: let the staging block go (back to the pool once its last segment is
+            // written), so an idle writer holds no block (W-12).
+            self.tail = pool::Tail::default();
+        }
         while n > 0 {
             let Some(head) = self.chunks.front_mut() else {
                 unreachable!("consumed more than was submitted");
@@ -430,6 +435,7 @@ impl Queue {
     /// Takes everything out of the queue.
     pub(crate) fn take_all(&mut self) -> Unwritten {
         self.seal();
+        self.tail = pool::Tail::default();
         let chunks = std::mem::take(&mut self.chunks);
         let len = std::mem::replace(&mut self.len, 0);
         Unwritten { chunks, len }
@@ -985,7 +991,11 @@ mod tests {
             hard_limit: Some(10),
             ..Limits::default()
         });
-        assert_eq!(c.admit(11), Err(Refusal::TooLarge), "even on an empty queue");
+        assert_eq!(
+            c.admit(11),
+            Err(Refusal::TooLarge),
+            "even on an empty queue"
+        );
         assert_eq!(
             Refusal::TooLarge.to_error().kind(),
             io::ErrorKind::InvalidInput
@@ -1207,7 +1217,9 @@ mod tests {
         for attempt in [0, 1, 31, u32::MAX] {
             assert_eq!(p.delay(attempt), MAX_RETRY_DELAY);
         }
-        assert!(std::time::Instant::now().checked_add(MAX_RETRY_DELAY).is_some());
+        assert!(std::time::Instant::now()
+            .checked_add(MAX_RETRY_DELAY)
+            .is_some());
     }
 
     #[test]

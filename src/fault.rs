@@ -67,3 +67,27 @@ impl Injector {
         }
     }
 }
+
+std::thread_local! {
+    /// Thread starts still to fail on this thread (see [`fail_thread_spawns`]).
+    static SPAWN_FAILURES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Makes the next `count` threads that the crate starts *from the calling thread* fail to
+/// start, as if the OS had refused them (thread or address-space limits): the writer being
+/// built gets the error (W-15). The crate starts its threads while a writer is built (the
+/// shared Unix reactor the first time, a worker thread for handles that need one), so this
+/// makes a [`Builder::build`](crate::Builder::build) on this thread fail. Per thread, so tests
+/// running in parallel do not disturb each other. `0` disarms it.
+pub fn fail_thread_spawns(count: usize) {
+    SPAWN_FAILURES.with(|c| c.set(count));
+}
+
+/// True (and one failure used up) when the next thread start must fail.
+pub(crate) fn take_spawn_failure() -> bool {
+    SPAWN_FAILURES.with(|c| {
+        let left = c.get();
+        c.set(left.saturating_sub(1));
+        left > 0
+    })
+}

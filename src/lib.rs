@@ -63,10 +63,17 @@
 //!   keeps that data in memory; call [`stop`](PipeWriter::stop) or use
 //!   [`DropPolicy::Discard`] when that matters. At process exit, queued data that was never
 //!   flushed is lost: call [`close`](PipeWriter::close) before exiting.
-//! - **Inherited descriptors are left blocking.** `O_NONBLOCK` is shared by every process
-//!   holding the same open file (your stdout, say). A `File` or `OwnedFd` of unknown origin
-//!   is therefore written by a worker thread of its own; say [`Builder::exclusive`] if the
-//!   descriptor is yours alone.
+//! - **Shared descriptors keep their mode.** `O_NONBLOCK` is shared by every process
+//!   holding the same open file (your stdout, say, or a `std::io::PipeWriter` whose clone a
+//!   child got). A descriptor of unknown origin (`File`, `OwnedFd`, `std::io::PipeWriter`) is
+//!   never switched: on Linux a pipe, FIFO or terminal is reopened through `/proc/self/fd`
+//!   for a non-blocking description of the writer's own (one more descriptor per writer);
+//!   anything else is written by a worker thread of its own. Say [`Builder::exclusive`] if
+//!   the descriptor is yours alone.
+//! - **`fork()` without `exec`**: in the child, a writer the parent built is inert — writes
+//!   and waits refuse with an error, `stop` hands back nothing, and dropping it closes the
+//!   child's copy of the descriptor without disturbing the parent's writer. Build new
+//!   writers in the child; they work.
 //! - **The classic pipe deadlock still exists around you.** Feeding a child's stdin while
 //!   nobody reads its stdout fills both pipes; the writer never blocks, but the child will.
 //!   Use [`communicate`] to feed and collect at once.
@@ -94,6 +101,7 @@ mod pool;
 mod process;
 mod sync;
 mod sys;
+mod thread;
 mod writer;
 
 #[cfg(any(feature = "tokio", feature = "futures-io"))]

@@ -129,7 +129,11 @@ impl Tail {
     /// there is none or it is full, after `seal` emptied it); returns the bytes copied.
     pub(crate) fn fill(&mut self, data: &[u8]) -> usize {
         if self.room() == 0 {
-            debug_assert_eq!(self.pending(), 0, "seal a full block before filling another");
+            debug_assert_eq!(
+                self.pending(),
+                0,
+                "seal a full block before filling another"
+            );
             let mut vec = take();
             let ptr = vec.as_mut_ptr();
             self.block = Some(Arc::new(Block { vec, ptr }));

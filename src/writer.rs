@@ -6,7 +6,17 @@
 //! backends take their own locks (the Unix reactor's registry, the handle slot) either
 //! without holding the state lock, or strictly after it: the lock order is
 //! *writer state → backend*, never the reverse, so no cycle is possible between user threads,
-//! the I/O context and handlers (W-13).
+//! the I/O context and handlers (W-13). The one wait that could close a cycle through user
+//! code — `stop` waiting for a handler of its writer running on another thread, while that
+//! handler stops a writer whose handler runs here — is not made from inside a handler.
+//!
+//! User code run on the I/O context (handlers, wakers, and their drops) runs under a panic
+//! guard (`contain`): it can break its own writer at most, never the I/O context.
+//!
+//! # Fork
+//! Every writer remembers the fork generation of the process that built it
+//! (`sys::process`); in a forked child the public methods see the difference first and treat
+//! the writer as inert, before taking any lock (see `sys/unix/fork.rs`).
 
 use std::cell::Cell;
 use std::fmt;
@@ -69,8 +79,8 @@ type Handler = Box<dyn Fn(Event) + Send + Sync + 'static>;
 /// Where a handle came from, which decides whether its mode may be changed (P-3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Provenance {
-    /// Created for this process alone (a `ChildStdin`, a std pipe, a pipe of this crate): its
-    /// open file description is ours, so the writer may switch it to non-blocking mode.
+    /// Created for this process alone (a `ChildStdin`, a pipe of this crate): its open file
+    /// description is ours, so the writer may switch it to non-blocking mode.
     Exclusive,
     /// Of unknown origin (an `OwnedFd`, a `File`): it may be shared with other processes, so
     /// its mode is left alone unless the builder says otherwise.
@@ -203,9 +213,13 @@ impl Builder {
 
     /// Declares that the handle's open file description is not shared with another process,
     /// so the writer may switch it to non-blocking mode (Unix, P-3). Handles from
-    /// `ChildStdin`, `std::io::PipeWriter` and this crate's pipes are treated so anyway; a
-    /// `File` or `OwnedFd` is otherwise served by a blocking thread, because `O_NONBLOCK`
-    /// would also change the descriptor for every process sharing it. No effect on Windows.
+    /// `ChildStdin` and this crate's pipes are treated so anyway. Any other descriptor
+    /// (`File`, `OwnedFd`, `std::io::PipeWriter`, whose clones std hands to children) keeps
+    /// its mode, because `O_NONBLOCK` would also change it for every process sharing it: on
+    /// Linux a pipe, FIFO or terminal is reopened through `/proc/self/fd` for a non-blocking
+    /// description of the writer's own; otherwise it is served by a blocking thread. Flags
+    /// changed here are restored when the handle is given back or closed. No effect on
+    /// Windows.
     pub fn exclusive(mut self, exclusive: bool) -> Self {
         self.exclusive = exclusive;
         self
@@ -260,7 +274,9 @@ impl Builder {
             #[cfg(feature = "fault-injection")]
             injector: self.injector,
             io,
+            generation: sys::process::register(),
         });
+        sys::Io::start(&shared)?;
         Ok(PipeWriter {
             shared,
             drop_policy: self.drop_policy,
@@ -344,6 +360,8 @@ pub(crate) struct Shared {
     injector: Option<crate::fault::Injector>,
     /// The backend's per-writer state, including the handle.
     pub(crate) io: sys::Io,
+    /// The fork generation of the process that built the writer (W-15).
+    generation: u64,
 }
 
 impl fmt::Debug for Shared {
@@ -733,6 +751,14 @@ fn in_handler_error() -> io::Error {
     )
 }
 
+/// The error of a writer used in a forked child (W-15).
+fn inherited_error() -> io::Error {
+    io::Error::other(
+        "this pipe writer belongs to the process that built it; a forked child cannot use it \
+         (build a new writer in the child)",
+    )
+}
+
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the pipe writer's wait timed out")
 }
@@ -768,7 +794,12 @@ pub struct PipeWriter {
 
 impl fmt::Debug for PipeWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let Some(state) = self.state() else {
+            return f
+                .debug_struct("PipeWriter")
+                .field("inherited_through_fork", &true)
+                .finish_non_exhaustive();
+        };
         f.debug_struct("PipeWriter")
             .field("phase", &state.core.phase())
             .field("accepted", &state.core.accepted())
@@ -792,6 +823,32 @@ impl PipeWriter {
         Builder::new()
     }
 
+    /// True in a forked child for a writer that its parent built (W-15): such a writer is
+    /// inert there.
+    fn inherited(&self) -> bool {
+        self.shared.generation != sys::process::generation()
+    }
+
+    /// The writer's state, or in a forked child what can be read of it without waiting for a
+    /// lock a vanished thread may hold (`None` then).
+    fn state(&self) -> Option<MutexGuard<'_, State>> {
+        if self.inherited() {
+            return self.shared.state.try_lock().ok();
+        }
+        Some(self.shared.lock())
+    }
+
+    /// Whether a synchronous wait may run here (W-9, W-15).
+    fn may_wait(&self) -> io::Result<()> {
+        if self.inherited() {
+            return Err(inherited_error());
+        }
+        if in_handler() {
+            return Err(in_handler_error());
+        }
+        Ok(())
+    }
+
     /// The state shared with the I/O context, for the Windows backend's unit tests.
     #[cfg(all(test, windows))]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -812,6 +869,9 @@ impl PipeWriter {
     /// after `close`; the original OS error after a fatal failure;
     /// [`io::ErrorKind::NotConnected`] after `stop`.
     pub fn write<P: Payload>(&self, data: P) -> Result<Accepted, WriteError<P>> {
+        if self.inherited() {
+            return Err(WriteError::new(inherited_error(), data));
+        }
         let len = data.payload_len();
         let mut state = self.shared.lock();
         if len == 0 {
@@ -836,6 +896,9 @@ impl PipeWriter {
     /// # Errors
     /// As [`write`](Self::write); on refusal nothing was queued.
     pub fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<Accepted> {
+        if self.inherited() {
+            return Err(inherited_error());
+        }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let mut state = self.shared.lock();
         if let Err(refusal) = state.core.admit(total) {
@@ -858,33 +921,37 @@ impl PipeWriter {
 
     /// Bytes accepted but not yet confirmed written (W-6).
     pub fn bytes_to_write(&self) -> usize {
-        self.shared.lock().core.queued()
+        self.state().map_or(0, |s| s.core.queued())
     }
 
     /// Bytes accepted so far (W-6).
     pub fn bytes_accepted(&self) -> u64 {
-        self.shared.lock().core.accepted()
+        self.state().map_or(0, |s| s.core.accepted())
     }
 
     /// Bytes confirmed written so far (W-6). `bytes_accepted() - bytes_written()` is what is
     /// queued.
     pub fn bytes_written(&self) -> u64 {
-        self.shared.lock().core.written()
+        self.state().map_or(0, |s| s.core.written())
     }
 
     /// True while bytes are queued or an OS write is outstanding, and the writer has not ended
     /// (W-6).
     pub fn is_write_active(&self) -> bool {
-        self.shared.lock().core.is_active()
+        !self.inherited() && self.shared.lock().core.is_active()
     }
 
     /// True after the reader went away (E-2).
     pub fn is_peer_closed(&self) -> bool {
-        self.shared.lock().core.phase() == Phase::PeerClosed
+        self.state()
+            .is_some_and(|s| s.core.phase() == Phase::PeerClosed)
     }
 
     /// The error that ended the writer, if a fatal one did (E-4).
     pub fn error(&self) -> Option<io::Error> {
+        if self.inherited() {
+            return Some(inherited_error());
+        }
         let state = self.shared.lock();
         match state.core.phase() {
             Phase::Failed => ended_error(&state),
@@ -898,6 +965,11 @@ impl PipeWriter {
     /// a receiver is alive returns another receiver over the same queue; once the last one is
     /// dropped, events are no longer queued, and a later call starts afresh.
     pub fn events(&self) -> EventReceiver {
+        if self.inherited() {
+            let mailbox = std::sync::Arc::new(Mailbox::default());
+            mailbox.close();
+            return EventReceiver::new(mailbox);
+        }
         let mut state = self.shared.lock();
         if state.mailbox.as_ref().is_some_and(|m| !m.has_receivers()) {
             state.mailbox = None;
@@ -923,9 +995,7 @@ impl PipeWriter {
     /// [`io::ErrorKind::BrokenPipe`] when the reader went away, the OS error when the writer
     /// failed, [`io::ErrorKind::Deadlock`] when called from an event handler.
     pub fn wait_for_bytes_written(&self, timeout: Duration) -> io::Result<bool> {
-        if in_handler() {
-            return Err(in_handler_error());
-        }
+        self.may_wait()?;
         let result = self.shared.wait_until(Some(timeout), |state| {
             if state.core.take_written_since_mark() {
                 return Some(Ok(true));
@@ -949,9 +1019,7 @@ impl PipeWriter {
     /// error when the writer failed; [`io::ErrorKind::Deadlock`] when called from an event
     /// handler.
     pub fn flush(&self, timeout: Duration) -> io::Result<()> {
-        if in_handler() {
-            return Err(in_handler_error());
-        }
+        self.may_wait()?;
         let target = self.shared.lock().core.accepted();
         self.shared
             .wait_until(Some(timeout), |state| {
@@ -971,9 +1039,7 @@ impl PipeWriter {
     /// draining in the background and the handle is closed once it is empty; call
     /// [`stop`](Self::stop) to take the rest back instead.
     pub fn close(&self, timeout: Duration) -> io::Result<()> {
-        if in_handler() {
-            return Err(in_handler_error());
-        }
+        self.may_wait()?;
         let close_now = self.shared.lock().core.request_close();
         if close_now {
             self.shared.close_handle();
@@ -1001,6 +1067,10 @@ impl PipeWriter {
     /// returns nothing. The handle stays open until the writer is dropped or
     /// [`into_handle`](Self::into_handle) takes it.
     pub fn stop(&self) -> Unwritten {
+        if self.inherited() {
+            // The queue is the parent's to write; nothing here may touch it (W-15).
+            return Unwritten::default();
+        }
         stop_shared(&self.shared)
     }
 
@@ -1008,6 +1078,9 @@ impl PipeWriter {
     /// bytes (W-14). The handle is `None` when it was already closed. On Unix the handle's
     /// original blocking mode is restored.
     pub fn into_handle(self) -> (Option<OwnedPipe>, Unwritten) {
+        if self.inherited() {
+            return (self.shared.io.release_inherited(), Unwritten::default());
+        }
         let unwritten = self.stop();
         let handle = self.shared.io.take_handle();
         (handle, unwritten)
@@ -1030,6 +1103,9 @@ impl PipeWriter {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.inherited() {
+            return Poll::Ready(Err(inherited_error()));
+        }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let mut state = self.shared.lock();
         if let Err(refusal) = state.core.admit(0) {
@@ -1081,6 +1157,9 @@ impl PipeWriter {
     /// For the async adapters (A-1): ready when everything accepted so far is written.
     #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
     pub(crate) fn poll_flush_all(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.inherited() {
+            return Poll::Ready(Err(inherited_error()));
+        }
         let mut state = self.shared.lock();
         // Not `queued() == 0`: `stop` empties the queue without writing it.
         if state.core.written() == state.core.accepted() {
@@ -1097,6 +1176,9 @@ impl PipeWriter {
     /// end-of-file).
     #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
     pub(crate) fn poll_close_all(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.inherited() {
+            return Poll::Ready(Err(inherited_error()));
+        }
         let mut state = self.shared.lock();
         match state.core.phase() {
             Phase::Closed => return Poll::Ready(Ok(())),
@@ -1149,6 +1231,14 @@ fn stop_shared(shared: &Arc<Shared>) -> Unwritten {
 
 impl Drop for PipeWriter {
     fn drop(&mut self) {
+        if self.inherited() {
+            // A forked child's copy (W-15): close the child's copy of the descriptor, and
+            // never drop the shared state here, whose locks the parent's threads may have held
+            // at the fork and whose registrations are the parent's.
+            drop(self.shared.io.release_inherited());
+            std::mem::forget(Arc::clone(&self.shared));
+            return;
+        }
         match self.drop_policy {
             DropPolicy::Linger => {
                 let close_now = self.shared.lock().core.request_close();

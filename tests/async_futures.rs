@@ -268,3 +268,94 @@ on_both_pipes!(
     a1_futures_io_close_gives_reader_eof_while_writer_alive,
     a1_futures_io_cancelled_writes_lose_and_duplicate_nothing,
 );
+
+/// A waker whose `wake` or drop panics, as one of an executor that has shut down may.
+fn panicking_waker(on_wake: bool) -> std::task::Waker {
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+    unsafe fn clone(data: *const ()) -> RawWaker {
+        RawWaker::new(data, vtable_for(data))
+    }
+    unsafe fn wake(data: *const ()) {
+        let on_wake = !data.is_null();
+        if on_wake {
+            panic!("this executor has shut down (wake)");
+        }
+        // SAFETY: same contract as `drop_waker`.
+        unsafe { drop_waker(data) }
+    }
+    unsafe fn wake_by_ref(data: *const ()) {
+        if !data.is_null() {
+            panic!("this executor has shut down (wake_by_ref)");
+        }
+    }
+    unsafe fn drop_waker(data: *const ()) {
+        if data.is_null() {
+            panic!("this executor has shut down (drop)");
+        }
+    }
+    static ON_WAKE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+    fn vtable_for(_data: *const ()) -> &'static RawWakerVTable {
+        &ON_WAKE
+    }
+    // The data pointer says which way it panics: non-null on wake, null on drop.
+    let data: *const () = if on_wake {
+        std::ptr::NonNull::<u8>::dangling().as_ptr() as *const ()
+    } else {
+        std::ptr::null()
+    };
+    // SAFETY: the vtable's functions never dereference `data`; they only look at whether it is
+    // null, which is all this waker carries.
+    unsafe { Waker::from_raw(RawWaker::new(data, &ON_WAKE)) }
+}
+
+/// Parks a write on a stalled reader with `waker`, then lets the reader go so the I/O context
+/// wakes (and drops) that waker. Returns the reader's thread.
+fn park_with(waker: &std::task::Waker) -> (AsyncPipeWriter, thread::JoinHandle<Vec<u8>>) {
+    let (reader, mut writer) = async_writer(Pipe::Ours, Builder::new().high_water(64 << 10));
+    let mut cx = Context::from_waker(waker);
+    let chunk = vec![7u8; 64 << 10];
+    // Fill until the adapter parks the task.
+    let mut parked = false;
+    for _ in 0..10_000 {
+        match Pin::new(&mut writer).poll_write(&mut cx, &chunk) {
+            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Err(e)) => panic!("write failed: {e}"),
+            Poll::Pending => {
+                parked = true;
+                break;
+            }
+        }
+    }
+    assert!(parked, "the adapter never parked the task");
+    (writer, collect(reader))
+}
+
+/// W-13: user code run on the I/O context — a waker that panics when woken or dropped —
+/// breaks at most its own writer: every other writer of the process keeps working (before, the
+/// panic killed the shared I/O thread on Unix and aborted the process on Windows).
+#[test]
+fn w13_a_waker_that_panics_breaks_no_other_writer() {
+    for on_wake in [true, false] {
+        let waker = panicking_waker(on_wake);
+        let (writer, reader) = park_with(&waker);
+        // The test's own copy would panic when dropped here; the writer's clone is the one
+        // that must be contained.
+        std::mem::forget(waker);
+        // The reader drains; the I/O context wakes the parked task's waker, which panics.
+        let mut writer = writer;
+        let _ = block_on(writer.close());
+        drop(writer);
+        let _ = reader.join();
+
+        // Another writer, on the same I/O context, still works.
+        let (reader, end) = pipewriter::pipe().unwrap();
+        let received = collect(reader);
+        let other = PipeWriter::new(end).unwrap();
+        let data = pattern(13, 1 << 20);
+        other.write(&data[..]).unwrap();
+        other
+            .close(Duration::from_secs(60))
+            .expect("W-13: another writer stalls after a waker panicked on the I/O context");
+        assert!(received.join().unwrap() == data);
+    }
+}

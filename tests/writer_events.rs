@@ -219,3 +219,135 @@ fn w8_handlers_never_run_concurrently_for_one_writer() {
     drop(writer);
     let _ = received.join().unwrap();
 }
+
+/// W-8: the receiver's memory is bounded. However many events the writer produces while the
+/// receiver is not read, what waits for it is coalesced: the sum of `Written` is exact and
+/// each other kind waits at most once.
+#[test]
+fn w8_a_receiver_that_is_never_read_holds_a_few_coalesced_events() {
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let received = collect(reader);
+    let writer = PipeWriter::new(end).unwrap();
+    let events = writer.events();
+    let rounds = if cfg!(windows) { 20_000 } else { 200_000 };
+    for i in 0..rounds {
+        writer.write(&[i as u8; 8][..]).unwrap();
+        writer.flush(PATIENCE).unwrap();
+    }
+    // The last events may still be on their way to the receiver: drain until they are there.
+    let total = 8 * rounds as u64;
+    let mut written = 0;
+    let mut drains = 0;
+    while written < total {
+        let waiting = events.drain();
+        assert!(
+            waiting.len() <= 4,
+            "W-8: {} events waited for the receiver: {:?}",
+            waiting.len(),
+            &waiting[..waiting.len().min(8)]
+        );
+        for event in &waiting {
+            match event {
+                Event::Written(n) => written += n,
+                Event::Drained => {}
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+        drains += 1;
+        assert!(
+            drains < 100_000,
+            "W-7: only {written} of {total} bytes reported"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(written, total, "W-7: the sum is exact");
+    writer.close(PATIENCE).unwrap();
+    assert_eq!(received.join().unwrap().len(), 8 * rounds);
+}
+
+/// W-8: once the last receiver is dropped, nothing is kept for receivers: a receiver taken
+/// later starts afresh.
+#[test]
+fn w8_dropping_the_last_receiver_detaches_it() {
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let received = collect(reader);
+    let writer = PipeWriter::new(end).unwrap();
+    let first = writer.events();
+    let second = writer.events();
+    writer.write(&b"abc"[..]).unwrap();
+    writer.flush(PATIENCE).unwrap();
+    drop(first);
+    util::wait_until("the event reached the live receiver", || {
+        !second.drain().is_empty()
+    });
+    drop(second);
+    writer.write(&b"defg"[..]).unwrap();
+    writer.flush(PATIENCE).unwrap();
+    let later = writer.events();
+    assert_eq!(
+        later.try_recv(),
+        None,
+        "W-8: events of a time without receivers are not kept for a later one"
+    );
+    writer.write(&b"h"[..]).unwrap();
+    writer.flush(PATIENCE).unwrap();
+    util::wait_until("the new receiver gets new events", || {
+        later.drain().contains(&Event::Written(1))
+    });
+    writer.close(PATIENCE).unwrap();
+    assert_eq!(received.join().unwrap(), b"abcdefgh");
+}
+
+/// W-13: two writers whose handlers each stop the other's writer, running at the same time on
+/// two threads (writers of files have a worker thread each, on every platform), must not
+/// deadlock: a `stop` called from a handler does not wait for the other writer's handler.
+#[test]
+fn w13_handlers_that_stop_each_others_writers_do_not_deadlock() {
+    use std::sync::OnceLock;
+
+    let dir = std::env::temp_dir();
+    let pid = std::process::id();
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let writers: [Arc<OnceLock<PipeWriter>>; 2] = Default::default();
+    let paths: Vec<_> = (0..2)
+        .map(|i| dir.join(format!("pipewriter-w13-{pid}-{i}")))
+        .collect();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for i in 0..2 {
+        let other = writers[1 - i].clone();
+        let arrived = arrived.clone();
+        let done = done_tx.clone();
+        let file = std::fs::File::create(&paths[i]).unwrap();
+        let writer = Builder::new()
+            .on_event(move |event| {
+                if !matches!(event, Event::Written(_)) {
+                    return;
+                }
+                // Both handlers are inside a delivery at once before either stops the other.
+                arrived.fetch_add(1, Ordering::SeqCst);
+                let start = std::time::Instant::now();
+                while arrived.load(Ordering::SeqCst) < 2 && start.elapsed() < Duration::from_secs(2)
+                {
+                    std::thread::yield_now();
+                }
+                if let Some(other) = other.get() {
+                    let _ = other.stop();
+                }
+                let _ = done.send(i);
+            })
+            .build(file)
+            .unwrap();
+        assert!(writers[i].set(writer).is_ok());
+    }
+    for writer in &writers {
+        writer.get().unwrap().write(&b"kick"[..]).unwrap();
+    }
+    for _ in 0..2 {
+        done_rx
+            .recv_timeout(PATIENCE)
+            .expect("W-13: the handlers deadlocked stopping each other's writers");
+    }
+    for path in &paths {
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -226,3 +226,28 @@ fn e2_peer_closed_at_random_offsets_keeps_accounting_exact() {
         assert!(*calls.lock().unwrap() > 0);
     }
 }
+
+/// W-15: a writer that cannot get its I/O context (here: the OS refuses its worker thread, as
+/// under a thread or address-space limit) fails to build with the OS error — no panic, no
+/// writer that stays silent for ever — and the next writer works once threads can be had.
+/// Files get a worker thread of their own on every platform.
+#[test]
+fn w15_a_refused_worker_thread_fails_the_build_and_the_next_writer_works() {
+    let path = std::env::temp_dir().join(format!("pipewriter-w15-{}", std::process::id()));
+    pipewriter::fault::fail_thread_spawns(1);
+    let err = PipeWriter::new(std::fs::File::create(&path).unwrap())
+        .expect_err("W-15: the build must fail when no thread can be had");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::OutOfMemory,
+        "the OS error is returned: {err}"
+    );
+
+    let writer = PipeWriter::new(std::fs::File::create(&path).unwrap())
+        .expect("W-15: a later writer works once threads can be had");
+    let data = pattern(15, 1 << 20);
+    writer.write(&data[..]).unwrap();
+    writer.close(PATIENCE).unwrap();
+    assert!(std::fs::read(&path).unwrap() == data);
+    let _ = std::fs::remove_file(&path);
+}

@@ -140,3 +140,76 @@ fn w12_hard_limit_refuses_and_hands_the_data_back_intact() {
     writer.close(PATIENCE).unwrap();
     assert!(rest.join().unwrap() == refused);
 }
+
+/// W-12: a refused write can always succeed later. With a hard limit below the high-water
+/// mark the queue is never "above high water", yet the refusal must be followed by `Writable`
+/// once the refused write fits.
+#[test]
+fn w12_refusal_under_a_hard_limit_below_high_water_is_followed_by_writable() {
+    let (mut reader, end) = pipewriter::pipe().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = Builder::new()
+        .high_water(64 << 20)
+        .hard_limit(1 << 20)
+        .on_event(move |event| {
+            if event == Event::Writable {
+                let _ = tx.send(());
+            }
+        })
+        .build(end)
+        .unwrap();
+    let chunk = pattern(12, 256 << 10);
+    let mut sent = Vec::new();
+    // Fill until refused: the pipe fills first, then the queue up to the hard limit.
+    let refused = loop {
+        match writer.write(chunk.clone()) {
+            Ok(_) => sent.extend_from_slice(&chunk),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(refused.kind(), ErrorKind::WouldBlock);
+    assert_eq!(
+        refused.into_data(),
+        chunk,
+        "W-12: the refused data comes back intact"
+    );
+    assert!(rx.try_recv().is_err(), "nothing was read yet");
+    // The reader takes everything that was sent; the queue drains and `Writable` must come.
+    let mut got = vec![0u8; sent.len()];
+    let reading = std::thread::spawn(move || {
+        reader.read_exact(&mut got).unwrap();
+        (reader, got)
+    });
+    rx.recv_timeout(PATIENCE)
+        .expect("W-12: no Writable after a refusal, though the write fits now");
+    writer
+        .write(chunk.clone())
+        .expect("W-12: the write refused before fits after Writable");
+    let (_reader, got) = reading.join().unwrap();
+    assert!(
+        got == sent,
+        "W-2: the reader got exactly what was accepted first"
+    );
+}
+
+/// W-12: a write larger than the hard limit can never fit: `InvalidInput`, with its data back,
+/// even on an empty queue; a hard limit of 0 is refused by the builder.
+#[test]
+fn w12_a_write_that_can_never_fit_is_invalid_input() {
+    let (_reader, end) = pipewriter::pipe().unwrap();
+    let writer = Builder::new().hard_limit(1000).build(end).unwrap();
+    let data = pattern(13, 1001);
+    let err = writer.write(data.clone()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(err.into_data(), data);
+    assert_eq!(writer.bytes_accepted(), 0);
+    writer.write(&data[..1000]).expect("exactly the limit fits");
+
+    let (_reader, end) = pipewriter::pipe().unwrap();
+    let err = Builder::new().hard_limit(0).build(end).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidInput,
+        "W-12: a limit that refuses every write"
+    );
+}

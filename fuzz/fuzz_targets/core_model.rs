@@ -121,6 +121,9 @@ struct Model {
     retries: u32,
     mark: usize,
     above_high: bool,
+    /// A write was refused at the hard limit: `Writable` is owed by the time the queue is down
+    /// to this length (W-12: a refused write can always succeed later).
+    writable_owed: Option<usize>,
 }
 
 fn bytes_for(seq: usize, len: usize) -> Vec<u8> {
@@ -165,6 +168,7 @@ fn run(input: Input) {
         retries: 0,
         mark: 0,
         above_high: false,
+        writable_owed: None,
     };
     let mut bufs = Vec::new();
     let mut events = Vec::new();
@@ -204,8 +208,15 @@ fn run(input: Input) {
                     Err(refusal) => {
                         assert!(!expected_ok, "refused a write the model accepts");
                         let kind = refusal.to_error().kind();
-                        if open {
-                            assert_eq!(kind, io::ErrorKind::WouldBlock, "W-12: hard limit");
+                        if let (true, Some(h)) = (open, hard) {
+                            if len > h {
+                                // W-12: it can never fit.
+                                assert_eq!(kind, io::ErrorKind::InvalidInput, "W-12: too large");
+                            } else {
+                                assert_eq!(kind, io::ErrorKind::WouldBlock, "W-12: hard limit");
+                                let at = (h - len).min(low_water);
+                                m.writable_owed = Some(m.writable_owed.map_or(at, |o| o.max(at)));
+                            }
                         }
                     }
                 }
@@ -423,8 +434,18 @@ fn run(input: Input) {
                 Event::Writable => {
                     assert_eq!(m.terminal_events, 0);
                     assert!(queued <= low_water, "W-12: writable at the low-water mark");
+                    m.writable_owed = None;
                 }
             }
+        }
+        if m.ended || m.stopped || m.closing || m.closed {
+            m.writable_owed = None;
+        }
+        if let Some(at) = m.writable_owed {
+            assert!(
+                queued > at,
+                "W-12: a refused write fits ({queued} queued, fits at {at}) but no Writable came"
+            );
         }
         assert!(m.terminal_events <= 1, "E-4: one terminal event");
         if !m.stopped {

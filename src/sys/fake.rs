@@ -470,6 +470,11 @@ impl Io {
         self.device.write_sync(bufs)
     }
 
+    /// Nothing to start: the test drives the simulated kernel.
+    pub(crate) fn start(_shared: &Arc<Shared>) -> io::Result<()> {
+        Ok(())
+    }
+
     pub(crate) fn kick(shared: &Arc<Shared>) {
         let device = &shared.io.device;
         let mut state = device.lock();
@@ -516,6 +521,12 @@ impl Io {
         let handle = state.handle.take();
         drop(state);
         drop(handle);
+    }
+
+    /// For a writer inherited through `fork` (W-15), which cannot happen here: the
+    /// generation never changes, so the facade never calls this.
+    pub(crate) fn release_inherited(&self) -> Option<OwnedFd> {
+        None
     }
 
     pub(crate) fn take_handle(&self) -> Option<OwnedFd> {

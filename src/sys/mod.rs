@@ -49,5 +49,23 @@ pub use windows::OwnedPipe;
 #[cfg(windows)]
 pub(crate) use windows::{classify, named_pipe, pipe, Io};
 
+/// Fork generations (W-15): `register()` when a writer is built, `generation()` to compare.
+/// Only Unix forks; elsewhere, and in the simulated kernel, the generation never changes.
+#[cfg(all(unix, not(any(loom, pipewriter_fake_backend))))]
+pub(crate) use unix::fork as process;
+
+#[cfg(not(all(unix, not(any(loom, pipewriter_fake_backend)))))]
+pub(crate) mod process {
+    /// The generation, which never changes here.
+    pub(crate) fn register() -> u64 {
+        0
+    }
+
+    /// The generation, which never changes here.
+    pub(crate) fn generation() -> u64 {
+        0
+    }
+}
+
 #[cfg(not(any(unix, windows)))]
 compile_error!("pipewriter supports Unix and Windows targets only");

@@ -772,7 +772,9 @@ pub(crate) fn many_writers(count: usize, written: bool) -> io::Result<Vec<String
     let threads0 = count_threads();
     let (rss0, heap0) = (rss_bytes(), heap_bytes());
     for _ in 0..count {
-        let (r, w) = io::pipe()?;
+        // This crate's own pipes: exclusive ends, one descriptor per writer once the read end
+        // is closed (a std pipe end would be reopened for a description of its own: two).
+        let (r, w) = pipewriter::pipe()?;
         let writer = PipeWriter::new(w)?;
         if written {
             writer.write(&msg).map_err(|e| e.into_error())?;

@@ -47,6 +47,7 @@
 //!   implemented in Linux's [`drivers/tty/tty_io.c`](https://github.com/torvalds/linux/blob/master/drivers/tty/tty_io.c)
 
 mod errors;
+pub(crate) mod fork;
 pub(crate) mod pipe;
 mod reactor;
 mod signal;
@@ -84,8 +85,6 @@ enum Mode {
     },
     /// Blocking, through a worker thread of its own (P-3 fallback).
     Worker {
-        /// The worker was started (lazily, at the first write).
-        started: AtomicBool,
         /// Largest write that cannot block once the descriptor polls writable: `PIPE_BUF` for
         /// pipes, FIFOs and sockets, a few hundred bytes for character devices (see
         /// [`worker::write_limit`]), unlimited for other files.
@@ -156,6 +155,7 @@ impl Io {
             && !FORCE_WORKER
             && (already_nonblocking || provenance == Provenance::Exclusive);
         if use_reactor {
+            reactor::start()?;
             let mut restore_flags = None;
             if !already_nonblocking {
                 let flags = access & !(OFlags::ACCMODE);
@@ -178,6 +178,7 @@ impl Io {
         // one, is driven by the reactor instead (P-3).
         if pollable && !FORCE_WORKER {
             if let Some(twin) = twin::reopen(fd.as_fd(), &stat, file_type, access) {
+                reactor::start()?;
                 return Ok(Io {
                     fd: Mutex::new(Some(Handle {
                         io: twin,
@@ -202,7 +203,6 @@ impl Io {
                 original: None,
             })),
             mode: Mode::Worker {
-                started: AtomicBool::new(false),
                 atomic_limit,
                 char_device: file_type == FileType::CharacterDevice,
             },
@@ -222,16 +222,19 @@ impl Io {
         self.fd.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Gets the writer's I/O context once it is built (W-15): the reactor was started by
+    /// `new`; a worker thread is started here.
+    pub(crate) fn start(shared: &Arc<Shared>) -> io::Result<()> {
+        match &shared.io.mode {
+            Mode::Reactor { .. } => Ok(()),
+            Mode::Worker { .. } => worker::spawn(shared.clone()),
+        }
+    }
+
     pub(crate) fn kick(shared: &Arc<Shared>) {
         match &shared.io.mode {
             Mode::Reactor { .. } => reactor::schedule(shared.clone()),
-            Mode::Worker { started, .. } => {
-                if !started.swap(true, Ordering::AcqRel) {
-                    worker::spawn(shared.clone());
-                } else {
-                    shared.wake_worker();
-                }
-            }
+            Mode::Worker { .. } => shared.wake_worker(),
         }
     }
 
@@ -285,6 +288,26 @@ impl Io {
         if let Some(flags) = self.restore_flags {
             if let Err(e) = rustix::fs::fcntl_setfl(fd, flags) {
                 log::warn!("pipewriter: could not restore the descriptor's blocking mode: {e}");
+            }
+        }
+    }
+
+    /// In a forked child, for a writer its parent built (W-15): hands over the child's copy
+    /// of the descriptor without touching the poller or the flags (both the parent's), and
+    /// without waiting for the handle lock, which a thread of the parent may have held at the
+    /// fork (the copy stays open then, and a warning says so).
+    pub(crate) fn release_inherited(&self) -> Option<OwnedFd> {
+        // With a reopened twin, the twin is closed here and the original handed over.
+        let original = |handle: Handle| handle.original.unwrap_or(handle.io);
+        match self.fd.try_lock() {
+            Ok(mut slot) => slot.take().map(original),
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().take().map(original),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                log::warn!(
+                    "pipewriter: a writer inherited through fork was busy at the fork; the \
+                     child's copy of its descriptor stays open"
+                );
+                None
             }
         }
     }

@@ -2,8 +2,18 @@
 //!
 //! Writers reach it three ways: a kick (`schedule`: data was queued on an idle writer), a
 //! writability event of the poller (the pipe had been full), or a timer (a transient error's
-//! backoff). The thread is started at the first kick and lives as long as the process. It
-//! blocks `SIGPIPE` for itself, so a write to a closed pipe cannot kill the process (P-4).
+//! backoff). The poller and the thread are made when the first writer that needs them is
+//! built (`start`); if the OS refuses either, that writer fails to build with the OS error and
+//! nothing is remembered, so a later writer tries again (W-15). The thread lives as long as
+//! the process. It blocks `SIGPIPE` for itself, so a write to a closed pipe cannot kill the
+//! process (P-4).
+//!
+//! The reactor belongs to one process: a forked child that builds a writer gets a reactor of
+//! its own, and never uses (or deregisters anything from) its parent's poller (see `fork.rs`).
+//!
+//! User code runs on this thread — handlers, wakers and their drops — always under a panic
+//! guard (`writer.rs`); each writer's turn is guarded once more, so whatever goes wrong with
+//! one writer ends that writer, never the thread (W-13).
 //!
 //! A writer is in at most one of `ready`, `waiting` or `timers` at a time, or being driven
 //! by the thread: that is what makes "one operation in flight" (W-3) hold without further
@@ -16,18 +26,23 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event as Readiness, Events, PollMode, Poller};
 
+use super::fork;
 use crate::writer::{Shared, Step};
 
 /// Writes one writer may make in a row before the others get their turn.
 const ROUNDS_PER_TURN: usize = 16;
 
 struct Reactor {
+    /// The fork generation of the process that made it (see `fork.rs`).
+    generation: u64,
     poller: Poller,
     inner: Mutex<Inner>,
 }
@@ -40,8 +55,6 @@ struct Inner {
     waiting: HashMap<usize, Arc<Shared>>,
     /// Writers waiting out a backoff delay.
     timers: BinaryHeap<Reverse<Timer>>,
-    /// The thread has been started.
-    started: bool,
 }
 
 struct Timer {
@@ -67,14 +80,77 @@ impl Ord for Timer {
     }
 }
 
-static REACTOR: OnceLock<Reactor> = OnceLock::new();
+/// This process's reactor, once it runs (leaked: it lives as long as the process). In a
+/// forked child it is the parent's until the child starts its own: [`current`] checks.
+static REACTOR: AtomicPtr<Reactor> = AtomicPtr::new(ptr::null_mut());
+/// Who is making a reactor: 0 nobody, else the fork generation of that thread's process
+/// plus one. A value from an older generation was left by a thread that does not exist in
+/// this process (it was making the parent's reactor at the fork): it is taken over.
+static STARTING: AtomicU64 = AtomicU64::new(0);
 static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
 
-fn reactor() -> &'static Reactor {
-    REACTOR.get_or_init(|| Reactor {
-        poller: Poller::new().expect("pipewriter: cannot create the reactor's poller"),
+/// This process's reactor, if it runs.
+fn current() -> Option<&'static Reactor> {
+    let reactor = REACTOR.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer comes from `Box::leak` in `start` and is never freed.
+    let reactor = unsafe { reactor.as_ref() }?;
+    (reactor.generation == fork::generation()).then_some(reactor)
+}
+
+/// Makes sure this process's reactor runs: creates the poller and starts the thread the
+/// first time. Called when a writer that needs the reactor is built.
+///
+/// # Errors
+/// The OS error when the poller or the thread cannot be had (descriptor, thread or memory
+/// limits); nothing is kept, so the next call tries again.
+pub(super) fn start() -> io::Result<()> {
+    if current().is_some() {
+        return Ok(());
+    }
+    let generation = fork::generation();
+    let me = generation + 1;
+    loop {
+        match STARTING.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(holder) if holder != me => {
+                // Left over from before a fork: nobody will ever release it.
+                if STARTING
+                    .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+            Err(_) => std::thread::yield_now(),
+        }
+    }
+    let started = match current() {
+        Some(_) => Ok(()),
+        None => make(generation),
+    };
+    STARTING.store(0, Ordering::Release);
+    started
+}
+
+/// Creates the poller and the thread of a new reactor (the caller holds `STARTING`).
+fn make(generation: u64) -> io::Result<()> {
+    let reactor: &'static Reactor = Box::leak(Box::new(Reactor {
+        generation,
+        poller: Poller::new()?,
         inner: Mutex::new(Inner::default()),
-    })
+    }));
+    match crate::thread::spawn("pipewriter-reactor", move || run(reactor)) {
+        Ok(_) => {
+            REACTOR.store(ptr::from_ref(reactor).cast_mut(), Ordering::Release);
+            Ok(())
+        }
+        Err(e) => {
+            // SAFETY: `reactor` came from `Box::leak` above and was given to nobody: the
+            // thread that would have used it did not start.
+            drop(unsafe { Box::from_raw(ptr::from_ref(reactor).cast_mut()) });
+            Err(e)
+        }
+    }
 }
 
 fn lock_inner(reactor: &Reactor) -> std::sync::MutexGuard<'_, Inner> {
@@ -88,15 +164,12 @@ pub(super) fn next_key() -> usize {
 
 /// Asks the reactor thread to drive `shared` soon (a kick).
 pub(super) fn schedule(shared: Arc<Shared>) {
-    let reactor = reactor();
+    let Some(reactor) = current() else {
+        // Only a writer whose build did not start the reactor could get here.
+        shared.fail_io(io::Error::other("pipewriter: the reactor is not running"));
+        return;
+    };
     let mut inner = lock_inner(reactor);
-    if !inner.started {
-        inner.started = true;
-        std::thread::Builder::new()
-            .name("pipewriter-reactor".into())
-            .spawn(run)
-            .expect("pipewriter: cannot start the reactor thread");
-    }
     let wake = inner.ready.is_empty();
     inner.ready.push(shared);
     drop(inner);
@@ -109,7 +182,7 @@ pub(super) fn schedule(shared: Arc<Shared>) {
 
 /// Forgets a writer that was stopped while it waited for writability.
 pub(super) fn forget(key: usize) {
-    if let Some(reactor) = REACTOR.get() {
+    if let Some(reactor) = current() {
         let removed = lock_inner(reactor).waiting.remove(&key);
         drop(removed);
     }
@@ -117,28 +190,36 @@ pub(super) fn forget(key: usize) {
 
 /// Arms a one-shot writability wait; `first` adds the descriptor to the poller.
 pub(super) fn arm(fd: BorrowedFd<'_>, key: usize, first: bool) -> io::Result<()> {
-    let poller = &reactor().poller;
+    let Some(reactor) = current() else {
+        return Err(io::Error::other("pipewriter: the reactor is not running"));
+    };
+    let poller = &reactor.poller;
     if first {
         // SAFETY: the descriptor is deleted from the poller before it is closed or given
         // back: every path that drops or takes the handle goes through
         // `Io::deregister_locked`, under the same handle lock as this call.
-        unsafe { poller.add_with_mode(fd.as_raw_fd(), Event::writable(key), PollMode::Oneshot) }
+        unsafe { poller.add_with_mode(fd.as_raw_fd(), Readiness::writable(key), PollMode::Oneshot) }
     } else {
-        poller.modify_with_mode(fd, Event::writable(key), PollMode::Oneshot)
+        poller.modify_with_mode(fd, Readiness::writable(key), PollMode::Oneshot)
     }
 }
 
 /// Removes a descriptor from the poller (before it is closed or given back).
+///
+/// Only ever this process's poller: in a forked child that has no reactor of its own this does
+/// nothing, so the parent's registrations stay as they are.
 pub(super) fn deregister(fd: BorrowedFd<'_>) {
-    if let Err(e) = reactor().poller.delete(fd) {
+    let Some(reactor) = current() else {
+        return;
+    };
+    if let Err(e) = reactor.poller.delete(fd) {
         log::debug!("pipewriter: poller delete failed: {e}");
     }
 }
 
 /// The reactor thread.
-fn run() {
+fn run(reactor: &'static Reactor) {
     super::signal::block_sigpipe_in_this_thread();
-    let reactor = reactor();
     let mut events = Events::new();
     let mut bufs = Vec::new();
     let mut work: Vec<Arc<Shared>> = Vec::new();
@@ -179,43 +260,60 @@ fn run() {
             work.append(&mut inner.ready);
         }
         for shared in work.drain(..) {
-            shared.resume();
-            let step = shared.drive(&mut bufs, ROUNDS_PER_TURN, |bufs| {
-                shared.io.write(bufs, usize::MAX)
-            });
-            match step {
-                Step::Idle | Step::Done => {}
-                Step::Yield => lock_inner(reactor).ready.push(shared),
-                Step::RetryAfter(delay) => {
-                    seq += 1;
-                    let timer = Timer {
-                        at: Instant::now() + delay,
-                        seq,
-                        shared,
-                    };
-                    lock_inner(reactor).timers.push(Reverse(timer));
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                turn(reactor, shared, &mut bufs, &mut seq);
+            }));
+            if outcome.is_err() {
+                // User code is contained where it runs; this is the last line of defence.
+                log::error!("pipewriter: a writer's turn on the reactor panicked; it is dropped");
+                bufs.clear();
+            }
+        }
+    }
+}
+
+/// Drives one writer for one turn and files it where its next step says.
+fn turn(reactor: &Reactor, shared: Arc<Shared>, bufs: &mut Vec<bytes::Bytes>, seq: &mut u64) {
+    shared.resume();
+    let step = shared.drive(bufs, ROUNDS_PER_TURN, |bufs| {
+        shared.io.write(bufs, usize::MAX)
+    });
+    match step {
+        Step::Idle | Step::Done => {}
+        Step::Yield => lock_inner(reactor).ready.push(shared),
+        Step::RetryAfter(delay) => {
+            *seq += 1;
+            let now = Instant::now();
+            // Delays are capped at a day in the core; saturate all the same.
+            let at = now
+                .checked_add(delay)
+                .unwrap_or_else(|| now + Duration::from_secs(24 * 60 * 60));
+            let timer = Timer {
+                at,
+                seq: *seq,
+                shared,
+            };
+            lock_inner(reactor).timers.push(Reverse(timer));
+        }
+        Step::AwaitWritable => {
+            let key = shared.io.key();
+            lock_inner(reactor).waiting.insert(key, shared.clone());
+            match shared.io.arm(key) {
+                Ok(()) if shared.has_ended() => {
+                    // Stopped between the write and the arm: `cancel` may have run
+                    // before the writer was in `waiting`.
+                    let removed = lock_inner(reactor).waiting.remove(&key);
+                    shared.io.deregister();
+                    drop(removed);
                 }
-                Step::AwaitWritable => {
-                    let key = shared.io.key();
-                    lock_inner(reactor).waiting.insert(key, shared.clone());
-                    match shared.io.arm(key) {
-                        Ok(()) if shared.has_ended() => {
-                            // Stopped between the write and the arm: `cancel` may have run
-                            // before the writer was in `waiting`.
-                            let removed = lock_inner(reactor).waiting.remove(&key);
-                            shared.io.deregister();
-                            drop(removed);
-                        }
-                        Ok(()) => {}
-                        Err(e) => {
-                            // The handle is gone (stopped or closed meanwhile) or the poller
-                            // refused it: drive again, which ends or reports the error.
-                            log::debug!("pipewriter: cannot wait for writability: {e}");
-                            let shared = lock_inner(reactor).waiting.remove(&key);
-                            if let Some(shared) = shared {
-                                shared.fail_io(e);
-                            }
-                        }
+                Ok(()) => {}
+                Err(e) => {
+                    // The handle is gone (stopped or closed meanwhile) or the poller
+                    // refused it: drive again, which ends or reports the error.
+                    log::debug!("pipewriter: cannot wait for writability: {e}");
+                    let shared = lock_inner(reactor).waiting.remove(&key);
+                    if let Some(shared) = shared {
+                        shared.fail_io(e);
                     }
                 }
             }

@@ -72,13 +72,12 @@ pub(super) const CHAR_DEVICE_WRITE: usize = 256;
 /// already used by the first.
 const WRITES_PER_POLL: usize = 1;
 
-pub(super) fn spawn(shared: Arc<Shared>) {
-    let spawned = std::thread::Builder::new()
-        .name("pipewriter-worker".into())
-        .spawn(move || run(shared));
-    if let Err(e) = spawned {
-        log::error!("pipewriter: cannot start a worker thread: {e}");
-    }
+/// Starts the writer's worker thread (when the writer is built).
+///
+/// # Errors
+/// The OS error when the thread cannot be started (W-15).
+pub(super) fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
+    crate::thread::spawn("pipewriter-worker", move || run(shared)).map(drop)
 }
 
 fn run(shared: Arc<Shared>) {
@@ -97,7 +96,7 @@ fn run(shared: Arc<Shared>) {
             shared.io.write(bufs, limit)
         }) {
             Step::Idle | Step::Yield | Step::AwaitWritable => {}
-            Step::RetryAfter(delay) => std::thread::sleep(delay),
+            Step::RetryAfter(delay) => shared.pause(delay),
             Step::Done => break,
         }
     }

@@ -193,6 +193,15 @@ impl Io {
         Outcome::Fatal(std::io::ErrorKind::Unsupported.into())
     }
 
+    /// Gets the writer's I/O context once it is built (W-15): the thread-pool wait was made
+    /// by `new`; a worker thread is started here.
+    pub(crate) fn start(shared: &Arc<Shared>) -> io::Result<()> {
+        match &shared.io.mode {
+            Mode::Overlapped(_) => Ok(()),
+            Mode::Worker(worker) => worker.start(shared),
+        }
+    }
+
     pub(crate) fn kick(shared: &Arc<Shared>) {
         match &shared.io.mode {
             Mode::Overlapped(overlapped) => overlapped.kick(shared),
@@ -218,6 +227,12 @@ impl Io {
 
     pub(crate) fn close_handle(&self) {
         drop(self.slot().take());
+    }
+
+    /// For a writer inherited through `fork` (W-15), which cannot happen here: the
+    /// generation never changes, so the facade never calls this.
+    pub(crate) fn release_inherited(&self) -> Option<OwnedHandle> {
+        None
     }
 
     pub(crate) fn take_handle(&self) -> Option<OwnedHandle> {

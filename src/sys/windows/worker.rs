@@ -15,7 +15,6 @@
 use std::fmt;
 use std::os::windows::io::AsRawHandle;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -39,8 +38,6 @@ pub(super) struct Worker {
     handle: RawPipe,
     /// The largest single write: a staging block, or the pipe's buffer quota if smaller.
     max_write: usize,
-    /// The thread was started (lazily, at the first write).
-    started: AtomicBool,
     /// The thread, for its real handle (`CancelSynchronousIo` needs one).
     thread: Mutex<Option<JoinHandle<()>>>,
     write: Mutex<WriteState>,
@@ -56,7 +53,7 @@ struct WriteState {
 impl fmt::Debug for Worker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Worker")
-            .field("started", &self.started.load(Ordering::Relaxed))
+            .field("max_write", &self.max_write)
             .finish_non_exhaustive()
     }
 }
@@ -66,7 +63,6 @@ impl Worker {
         Worker {
             handle,
             max_write,
-            started: AtomicBool::new(false),
             thread: Mutex::new(None),
             write: Mutex::new(WriteState::default()),
         }
@@ -86,22 +82,19 @@ impl Worker {
         self.thread().as_ref().map(|join| join.as_raw_handle())
     }
 
-    pub(super) fn kick(&self, shared: &Arc<Shared>) {
-        if self.started.swap(true, Ordering::AcqRel) {
-            shared.wake_worker();
-            return;
-        }
+    /// Starts the worker thread, when the writer is built.
+    ///
+    /// # Errors
+    /// The OS error when the thread cannot be started (W-15).
+    pub(super) fn start(&self, shared: &Arc<Shared>) -> std::io::Result<()> {
         let owner = shared.clone();
-        let spawned = thread::Builder::new()
-            .name("pipewriter-worker".into())
-            .spawn(move || run(owner));
-        match spawned {
-            Ok(join) => *self.thread() = Some(join),
-            Err(e) => {
-                log::error!("pipewriter: cannot start a worker thread: {e}");
-                self.started.store(false, Ordering::Release);
-            }
-        }
+        let join = crate::thread::spawn("pipewriter-worker", move || run(owner))?;
+        *self.thread() = Some(join);
+        Ok(())
+    }
+
+    pub(super) fn kick(&self, shared: &Arc<Shared>) {
+        shared.wake_worker();
     }
 
     /// `stop`: cancels a blocked write and waits until the worker has left it (W-10).
