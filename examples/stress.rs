@@ -261,8 +261,9 @@ impl Plan {
             .unwrap();
         let high_water = 1 << rng.gen_range(12..22); // 4 KiB .. 2 MiB
         let hard_limit = if rng.gen_bool(0.4) {
-            // At least one chunk must fit, or a write could never be accepted.
-            Some((high_water * rng.gen_range(1..5)).max(chunk_max))
+            // At least one chunk must fit (a larger write is InvalidInput, tried separately);
+            // the limit may be below the high-water mark (W-12: refusals still get Writable).
+            Some(rng.gen_range(chunk_max..=(high_water * 4).max(chunk_max)))
         } else {
             None
         };
@@ -387,6 +388,8 @@ struct Seen {
     failed: bool,
     after_terminal: usize,
     zero_written: usize,
+    /// `Writable` events so far (W-12: one must follow every refusal at the hard limit).
+    writable: u64,
 }
 
 /// The reader: reads at its speed, checks every byte, may die at its offset. Returns the
@@ -550,6 +553,7 @@ fn run_writer(mut who: Who, max_total: u64, stats: Arc<Stats>) {
                     seen.terminal += 1;
                     seen.failed = true;
                 }
+                Event::Writable => seen.writable += 1,
                 _ => {}
             }
         });
@@ -586,8 +590,26 @@ fn run_writer(mut who: Who, max_total: u64, stats: Arc<Stats>) {
         let len = rng
             .gen_range(1..=plan.chunk_max)
             .min((plan.total - accepted) as usize);
+        if let Some(limit) = plan.hard_limit.filter(|_| rng.gen_bool(0.01)) {
+            // W-12: a write that can never fit is InvalidInput and comes back whole.
+            match writer.write(vec![0u8; limit + 1]) {
+                Err(e) if e.kind() == ErrorKind::InvalidInput && e.data().len() == limit + 1 => {}
+                Err(e)
+                    if e.kind() != ErrorKind::WouldBlock && e.kind() != ErrorKind::InvalidInput => {
+                }
+                other => fail(
+                    &stats,
+                    &who,
+                    format!(
+                        "W-12: a write over the hard limit gave {:?}",
+                        other.map_err(|e| e.kind())
+                    ),
+                ),
+            }
+        }
         let data = stream(seed, accepted, len);
-        let result = match rng.gen_range(0..3) {
+        let writables_before = seen.lock().unwrap().writable;
+        let result = match rng.gen_range(0..5) {
             0 => writer.write(&data[..]).map_err(|e| {
                 let (error, back) = e.into_parts();
                 (error, back.len())
@@ -596,10 +618,31 @@ fn run_writer(mut who: Who, max_total: u64, stats: Arc<Stats>) {
                 let (error, back) = e.into_parts();
                 (error, back.len())
             }),
-            _ => writer.write(Bytes::from(data)).map_err(|e| {
+            2 => writer.write(Bytes::from(data)).map_err(|e| {
                 let (error, back) = e.into_parts();
                 (error, back.len())
             }),
+            3 => {
+                // A read buffer truncated to what one read returned (W-12: its spare capacity
+                // is not kept).
+                let mut buf = Vec::with_capacity(len * 4 + 4096);
+                buf.extend_from_slice(&data);
+                writer.write(buf).map_err(|e| {
+                    let (error, back) = e.into_parts();
+                    (error, back.len())
+                })
+            }
+            _ => {
+                // A slice of a larger parent.
+                let mut parent = vec![0u8; 100];
+                parent.extend_from_slice(&data);
+                parent.resize(parent.len() + 4096, 0);
+                let slice = Bytes::from(parent).slice(100..100 + len);
+                writer.write(slice).map_err(|e| {
+                    let (error, back) = e.into_parts();
+                    (error, back.len())
+                })
+            }
         };
         match result {
             Ok(status) => {
@@ -631,13 +674,29 @@ fn run_writer(mut who: Who, max_total: u64, stats: Arc<Stats>) {
                     );
                 }
                 if error.kind() == ErrorKind::WouldBlock {
-                    // The hard limit (W-12): wait for room, retry the same bytes.
+                    // The hard limit (W-12): `Writable` must follow once the write fits; then
+                    // retry the same bytes.
                     refusals_in_a_row += 1;
                     if refusals_in_a_row > 10_000 {
                         fail(&stats, &who, "W-12: the hard limit never made room".into());
                         break;
                     }
-                    let _ = writer.wait_for_bytes_written(Duration::from_millis(50));
+                    let start = Instant::now();
+                    loop {
+                        let seen = seen.lock().unwrap();
+                        if seen.writable > writables_before || seen.terminal > 0 {
+                            break;
+                        }
+                        drop(seen);
+                        if !writer.is_write_active() {
+                            break;
+                        }
+                        if start.elapsed() > PATIENCE {
+                            fail(&stats, &who, "W-12: no Writable after a refusal".into());
+                            break;
+                        }
+                        let _ = writer.wait_for_bytes_written(Duration::from_millis(20));
+                    }
                     continue;
                 }
                 // The writer ended (peer closed, failed, stopped).
