@@ -10,20 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use pipewriter::PipeWriter;
-use util::{collect, pattern, PATIENCE};
-
-/// Waits until the writer stops making progress: the pipe is full and the writer waits for
-/// writability (on Unix it is then registered with the I/O thread's poller).
-fn wait_until_pipe_full(writer: &PipeWriter) {
-    util::wait_until("some bytes written", || writer.bytes_written() > 0);
-    loop {
-        let before = writer.bytes_written();
-        std::thread::sleep(Duration::from_millis(30));
-        if writer.bytes_written() == before {
-            return;
-        }
-    }
-}
+use util::{collect, pattern, wait_until_pipe_full, PATIENCE};
 
 /// What the child checks; any panic is reported and turned into a non-zero exit.
 fn in_child(inherited: &PipeWriter) {

@@ -7,21 +7,9 @@ use std::io::{ErrorKind, Read};
 use std::time::Duration;
 
 use pipewriter::{Builder, Event, PipeWriter};
-use util::{collect, pattern, Recorder, PATIENCE};
+use util::{collect, pattern, wait_until_pipe_full, Recorder, PATIENCE};
 
 const SHORT: Duration = Duration::from_millis(100);
-
-/// Waits until the writer stops making progress: the pipe is full.
-fn wait_until_pipe_full(writer: &PipeWriter) {
-    util::wait_until("some bytes written", || writer.bytes_written() > 0);
-    loop {
-        let before = writer.bytes_written();
-        std::thread::sleep(Duration::from_millis(30));
-        if writer.bytes_written() == before {
-            return;
-        }
-    }
-}
 
 #[test]
 fn w9_waits_time_out_with_a_stalled_reader_then_close_gives_eof() {

@@ -122,6 +122,19 @@ pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// Waits until the writer stops making progress: the pipe is full (and on Unix the writer
+/// waits for writability, registered with the I/O thread's poller).
+pub fn wait_until_pipe_full(writer: &pipewriter::PipeWriter) {
+    wait_until("some bytes written", || writer.bytes_written() > 0);
+    loop {
+        let before = writer.bytes_written();
+        std::thread::sleep(Duration::from_millis(30));
+        if writer.bytes_written() == before {
+            return;
+        }
+    }
+}
+
 /// Raw OS codes for fault injection, per platform.
 pub mod codes {
     #[cfg(unix)]
