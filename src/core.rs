@@ -325,6 +325,20 @@ pub(crate) struct Queue {
 /// are when they carry spare memory (see [`Queue::push_vec`] and [`Queue::push_bytes`]).
 const COPY_WHEN_WASTEFUL: usize = pool::BLOCK;
 
+/// True when a buffer of `len` bytes in `capacity` would keep more than an eighth of its
+/// length in spare memory while it waits in the queue (W-12).
+pub(crate) fn is_wasteful(len: usize, capacity: usize) -> bool {
+    capacity - len > len / 8
+}
+
+/// Gives a large buffer's spare capacity back to the allocator (usually in place), before the
+/// writer's lock is taken; smaller wasteful ones are copied into the queue's blocks instead.
+pub(crate) fn release_spare_capacity(data: &mut Vec<u8>) {
+    if data.len() > COPY_WHEN_WASTEFUL && is_wasteful(data.len(), data.capacity()) {
+        data.shrink_to_fit();
+    }
+}
+
 impl Queue {
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -353,11 +367,12 @@ impl Queue {
             self.push_slice(&data);
             return;
         }
-        if data.capacity() - data.len() > data.len() / 8 {
+        if is_wasteful(data.len(), data.capacity()) {
             if data.len() <= COPY_WHEN_WASTEFUL {
                 self.push_slice(&data);
                 return;
             }
+            // `Payload::compact` normally did this before the lock was taken.
             data.shrink_to_fit();
         }
         self.push_chunk(Bytes::from(data));
@@ -397,15 +412,24 @@ impl Queue {
         out: &mut Vec<Bytes>,
     ) -> usize {
         out.clear();
-        self.seal();
         let mut total = 0;
         for chunk in &self.chunks {
             if out.len() == max_slices || total == max_bytes {
-                break;
+                return total;
             }
             let take = chunk.len().min(max_bytes - total);
             out.push(chunk.slice(..take));
             total += take;
+        }
+        // The write reaches the staging block: only now is its content sealed, so that a long
+        // queue whose OS writes are small does not turn into many small segments (W-12).
+        if out.len() < max_slices && total < max_bytes {
+            if let Some(chunk) = self.tail.seal() {
+                let take = chunk.len().min(max_bytes - total);
+                out.push(chunk.slice(..take));
+                total += take;
+                self.chunks.push_back(chunk);
+            }
         }
         total
     }
@@ -787,6 +811,19 @@ impl Core {
         }
     }
 
+    /// The I/O context lost track of this writer (a panic while driving it, a last line of
+    /// defence): the operation in flight, if any, is given up as not written and the writer
+    /// fails (E-4), so that `stop` and the waits return instead of waiting for it for ever.
+    #[cfg_attr(not(unix), allow(dead_code))] // Only the Unix reactor drives writers in turns.
+    pub(crate) fn abandon(&mut self, error: io::Error) {
+        self.in_flight = 0;
+        self.io = IoState::Idle;
+        if matches!(self.phase, Phase::Open | Phase::Closing) {
+            log::error!("pipe writer abandoned: {error}");
+            let _ = self.end(Phase::Failed, error);
+        }
+    }
+
     /// After a write made from the caller's thread completed with [`Next::Continue`]: goes
     /// idle when nothing is left to write (true), or stays scheduled for the I/O context
     /// (false: the backend must be kicked).
@@ -840,6 +877,14 @@ impl Core {
     /// Moves the pending events into `out`. No events are produced after a stop.
     pub(crate) fn take_events(&mut self, out: &mut Vec<Event>) {
         self.events.drain_into(out);
+    }
+
+    /// For a receiver that starts listening: forgets the progress events nobody heard
+    /// (`Written`, `Drained`), keeping those that still hold and that a caller may be
+    /// waiting for (`Writable` after a refusal, the final event).
+    pub(crate) fn forget_progress(&mut self) {
+        self.events.written = 0;
+        self.events.drained = false;
     }
 
     pub(crate) fn has_events(&self) -> bool {
@@ -1194,6 +1239,23 @@ mod tests {
         );
         q.consume(1500);
         assert_eq!(q.len(), 100_000 + 3 - 500);
+    }
+
+    #[test]
+    fn w12_small_os_writes_of_a_long_queue_do_not_cut_the_tail_into_segments() {
+        let mut q = Queue::default();
+        q.push_bytes(Bytes::from(vec![1u8; 100_000]));
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            q.push_slice(&[2u8; 16]);
+            assert_eq!(q.peek(16, 64, &mut out), 16);
+            q.consume(16);
+        }
+        assert_eq!(q.chunks.len(), 1, "W-12: the tail stays one open block");
+        assert_eq!(q.len(), 100_000 - 1600 + 1600);
+        // A write that reaches the tail seals it once.
+        assert_eq!(q.peek(usize::MAX, 64, &mut out), q.len());
+        assert_eq!(q.chunks.len(), 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// Something that happened to a writer (W-7). Events of one writer are delivered in order,
 /// one at a time.
@@ -71,6 +71,9 @@ pub(crate) struct Mailbox {
     ready: Condvar,
     /// Live receivers; the writer detaches the mailbox when it falls to 0.
     receivers: AtomicUsize,
+    /// The fork generation of the process that made it (W-15): in a forked child the
+    /// receivers never wait for its lock, which a vanished thread may hold.
+    generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +105,22 @@ impl MailboxState {
 }
 
 impl Mailbox {
+    /// A mailbox of this process.
+    pub(crate) fn new() -> Mailbox {
+        Mailbox {
+            generation: crate::sys::process::generation(),
+            ..Mailbox::default()
+        }
+    }
+
+    /// The state, or `None` in a forked child when the lock is taken (W-15).
+    fn state(&self) -> Option<MutexGuard<'_, MailboxState>> {
+        if self.generation == crate::sys::process::generation() {
+            return Some(self.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        self.queue.try_lock().ok()
+    }
+
     pub(crate) fn post(&self, event: Event) {
         let mut state = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         match event {
@@ -163,20 +182,20 @@ impl EventReceiver {
 
     /// The next event, if one is waiting. Never blocks.
     pub fn try_recv(&self) -> Option<Event> {
-        let mut state = self.mailbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-        state.pop()
+        self.mailbox.state()?.pop()
     }
 
     /// Waits up to `timeout` for the next event. Returns `None` on timeout, or at once when
     /// the writer is gone and nothing is left.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
         let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.mailbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.mailbox.state()?;
         loop {
             if let Some(event) = state.pop() {
                 return Some(event);
             }
-            if state.closed {
+            if state.closed || self.mailbox.generation != crate::sys::process::generation() {
+                // Nothing will come any more (in a forked child: nothing ever posts here).
                 return None;
             }
             let left = match deadline {
@@ -196,7 +215,9 @@ impl EventReceiver {
 
     /// Everything waiting right now, in order. Never blocks.
     pub fn drain(&self) -> Vec<Event> {
-        let mut state = self.mailbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut state) = self.mailbox.state() else {
+            return Vec::new();
+        };
         std::iter::from_fn(|| state.pop()).collect()
     }
 }

@@ -89,6 +89,10 @@ pub trait Payload: sealed::Sealed {
     fn payload_len(&self) -> usize;
     #[doc(hidden)]
     fn enqueue(self, queue: &mut Queue);
+    /// Work that needs no lock, done before the writer's lock is taken (releasing spare
+    /// capacity, W-12).
+    #[doc(hidden)]
+    fn compact(&mut self) {}
 }
 
 impl sealed::Sealed for &[u8] {}
@@ -126,6 +130,9 @@ impl Payload for Vec<u8> {
     fn payload_len(&self) -> usize {
         self.len()
     }
+    fn compact(&mut self) {
+        crate::core::release_spare_capacity(self);
+    }
     fn enqueue(self, queue: &mut Queue) {
         queue.push_vec(self);
     }
@@ -135,6 +142,11 @@ impl sealed::Sealed for String {}
 impl Payload for String {
     fn payload_len(&self) -> usize {
         self.len()
+    }
+    fn compact(&mut self) {
+        if crate::core::is_wasteful(self.len(), self.capacity()) {
+            self.shrink_to_fit();
+        }
     }
     fn enqueue(self, queue: &mut Queue) {
         self.into_bytes().enqueue(queue);

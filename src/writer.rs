@@ -246,6 +246,8 @@ impl Builder {
     /// poller or a thread-pool wait (W-15): the OS error is returned, and a later `build`
     /// tries again. The handle is closed in every case.
     pub fn build(mut self, handle: impl IntoPipeHandle) -> io::Result<PipeWriter> {
+        // Before anything of the I/O context exists, so a fork from now on is counted (W-15).
+        let generation = sys::process::register();
         if self.limits.hard_limit == Some(0) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -274,7 +276,7 @@ impl Builder {
             #[cfg(feature = "fault-injection")]
             injector: self.injector,
             io,
-            generation: sys::process::register(),
+            generation,
         });
         sys::Io::start(&shared)?;
         Ok(PipeWriter {
@@ -420,6 +422,18 @@ impl Shared {
         self.dispatch();
     }
 
+    /// The I/O context lost track of this writer (a panic while driving it): it fails, and
+    /// whoever waits for it is released (see `Core::abandon`).
+    #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
+    pub(crate) fn abandon(&self, error: io::Error) {
+        let mut state = self.lock();
+        state.core.abandon(error);
+        let wakeups = self.notify(&mut state);
+        drop(state);
+        wakeups.wake();
+        self.dispatch();
+    }
+
     /// Wakes a worker thread waiting in [`Shared::wait_for_work`].
     #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn wake_worker(&self) {
@@ -528,7 +542,15 @@ impl Shared {
     pub(crate) fn injected_fault(&self, bufs: &mut Vec<Bytes>) -> Option<Outcome> {
         #[cfg(feature = "fault-injection")]
         if let Some(injector) = &self.injector {
-            return injector.apply(bufs);
+            // The injector is the test's code: a panic in it is that writer's fatal error.
+            return panic::catch_unwind(AssertUnwindSafe(|| injector.apply(bufs))).unwrap_or_else(
+                |payload| {
+                    std::mem::forget(payload);
+                    Some(Outcome::Fatal(io::Error::other(
+                        "the fault injector panicked",
+                    )))
+                },
+            );
         }
         let _ = bufs;
         None
@@ -868,11 +890,14 @@ impl PipeWriter {
     /// never fit); [`io::ErrorKind::BrokenPipe`] after the reader went away or
     /// after `close`; the original OS error after a fatal failure;
     /// [`io::ErrorKind::NotConnected`] after `stop`.
-    pub fn write<P: Payload>(&self, data: P) -> Result<Accepted, WriteError<P>> {
+    pub fn write<P: Payload>(&self, mut data: P) -> Result<Accepted, WriteError<P>> {
         if self.inherited() {
             return Err(WriteError::new(inherited_error(), data));
         }
         let len = data.payload_len();
+        if len > 0 {
+            data.compact();
+        }
         let mut state = self.shared.lock();
         if len == 0 {
             return match state.core.admit(0) {
@@ -966,7 +991,7 @@ impl PipeWriter {
     /// dropped, events are no longer queued, and a later call starts afresh.
     pub fn events(&self) -> EventReceiver {
         if self.inherited() {
-            let mailbox = std::sync::Arc::new(Mailbox::default());
+            let mailbox = std::sync::Arc::new(Mailbox::new());
             mailbox.close();
             return EventReceiver::new(mailbox);
         }
@@ -975,12 +1000,13 @@ impl PipeWriter {
             state.mailbox = None;
         }
         if state.mailbox.is_none() && self.shared.handler.is_none() {
-            // Nobody listened so far: start the receiver with a clean slate.
-            state.core.take_events(&mut Vec::new());
+            // Nobody listened so far: start the receiver with a clean slate, but keep what
+            // still holds (a `Writable` a refused write waits for, the end).
+            state.core.forget_progress();
         }
         let mailbox = state
             .mailbox
-            .get_or_insert_with(|| std::sync::Arc::new(Mailbox::default()))
+            .get_or_insert_with(|| std::sync::Arc::new(Mailbox::new()))
             .clone();
         EventReceiver::new(mailbox)
     }
@@ -1076,7 +1102,9 @@ impl PipeWriter {
 
     /// Stops the writer (as [`stop`](Self::stop)) and gives the handle back with the unwritten
     /// bytes (W-14). The handle is `None` when it was already closed. On Unix the handle's
-    /// original blocking mode is restored.
+    /// original blocking mode is restored — except in a forked child for a writer its parent
+    /// built: the child gets its copy of the descriptor as it is, since the parent still
+    /// writes through the same open file description (W-15).
     pub fn into_handle(self) -> (Option<OwnedPipe>, Unwritten) {
         if self.inherited() {
             return (self.shared.io.release_inherited(), Unwritten::default());

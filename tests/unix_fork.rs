@@ -13,7 +13,17 @@ use pipewriter::PipeWriter;
 use util::{collect, pattern, wait_until_pipe_full, PATIENCE};
 
 /// What the child checks; any panic is reported and turned into a non-zero exit.
-fn in_child(inherited: &PipeWriter) {
+fn in_child(inherited: &PipeWriter, receiver: &pipewriter::EventReceiver) {
+    // A receiver the parent made never waits in the child (its lock may be held for ever).
+    let start = Instant::now();
+    let _ = receiver.try_recv();
+    let _ = receiver.drain();
+    assert_eq!(receiver.recv_timeout(Duration::from_secs(10)), None);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "W-15: the receiver waited"
+    );
+
     // The inherited writer refuses at once, with a clear error.
     let err = inherited
         .write(&b"from the child"[..])
@@ -49,6 +59,7 @@ fn in_child(inherited: &PipeWriter) {
 fn w15_a_forked_child_leaves_the_parents_writer_alone_and_new_writers_work() {
     let (mut reader, end) = pipewriter::pipe().unwrap();
     let writer = PipeWriter::new(end).unwrap();
+    let receiver = writer.events();
     let data = pattern(4, 4 << 20);
     writer.write(&data[..]).unwrap();
     wait_until_pipe_full(&writer);
@@ -62,7 +73,7 @@ fn w15_a_forked_child_leaves_the_parents_writer_alone_and_new_writers_work() {
         // SAFETY: plain system calls in the child.
         unsafe { libc::alarm(20) };
         let ok = panic::catch_unwind(AssertUnwindSafe(|| {
-            in_child(&writer);
+            in_child(&writer, &receiver);
             // Stop and drop in the child must not deregister the parent's writer.
             drop(writer);
         }))

@@ -303,19 +303,21 @@ fn w8_dropping_the_last_receiver_detaches_it() {
 /// deadlock: a `stop` called from a handler does not wait for the other writer's handler.
 #[test]
 fn w13_handlers_that_stop_each_others_writers_do_not_deadlock() {
-    use std::sync::OnceLock;
+    use std::sync::{OnceLock, Weak};
 
     let dir = std::env::temp_dir();
     let pid = std::process::id();
     let arrived = Arc::new(AtomicUsize::new(0));
-    let writers: [Arc<OnceLock<PipeWriter>>; 2] = Default::default();
+    let overlapped = Arc::new(AtomicUsize::new(0));
+    let others: [Arc<OnceLock<Weak<PipeWriter>>>; 2] = Default::default();
     let paths: Vec<_> = (0..2)
         .map(|i| dir.join(format!("pipewriter-w13-{pid}-{i}")))
         .collect();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut writers = Vec::new();
     for i in 0..2 {
-        let other = writers[1 - i].clone();
-        let arrived = arrived.clone();
+        let other = others[1 - i].clone();
+        let (arrived, overlapped) = (arrived.clone(), overlapped.clone());
         let done = done_tx.clone();
         let file = std::fs::File::create(&paths[i]).unwrap();
         let writer = Builder::new()
@@ -326,28 +328,78 @@ fn w13_handlers_that_stop_each_others_writers_do_not_deadlock() {
                 // Both handlers are inside a delivery at once before either stops the other.
                 arrived.fetch_add(1, Ordering::SeqCst);
                 let start = std::time::Instant::now();
-                while arrived.load(Ordering::SeqCst) < 2 && start.elapsed() < Duration::from_secs(2)
-                {
+                while arrived.load(Ordering::SeqCst) < 2 && start.elapsed() < PATIENCE {
                     std::thread::yield_now();
                 }
-                if let Some(other) = other.get() {
+                if arrived.load(Ordering::SeqCst) >= 2 {
+                    overlapped.fetch_add(1, Ordering::SeqCst);
+                }
+                if let Some(other) = other.get().and_then(Weak::upgrade) {
                     let _ = other.stop();
                 }
                 let _ = done.send(i);
             })
             .build(file)
             .unwrap();
-        assert!(writers[i].set(writer).is_ok());
+        writers.push(Arc::new(writer));
+    }
+    for (i, writer) in writers.iter().enumerate() {
+        assert!(others[i].set(Arc::downgrade(writer)).is_ok());
     }
     for writer in &writers {
-        writer.get().unwrap().write(&b"kick"[..]).unwrap();
+        writer.write(&b"kick"[..]).unwrap();
     }
     for _ in 0..2 {
         done_rx
             .recv_timeout(PATIENCE)
             .expect("W-13: the handlers deadlocked stopping each other's writers");
     }
+    assert_eq!(
+        overlapped.load(Ordering::SeqCst),
+        2,
+        "both handlers must have run at the same time, or the test proves nothing"
+    );
+    drop(writers);
     for path in &paths {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// W-13: a handler whose drop panics, dropped on the I/O context when the writer's last
+/// reference goes there (a lingering drop finishing in the background), breaks no other
+/// writer.
+#[test]
+fn w13_a_handler_whose_drop_panics_breaks_no_other_writer() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("this handler's state panics when dropped");
+        }
+    }
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let guard = PanicsOnDrop;
+    let writer = Builder::new()
+        .on_event(move |_| {
+            let _ = &guard;
+        })
+        .build(end)
+        .unwrap();
+    // Queued data the I/O context finishes after the drop: it holds the last reference.
+    let data = pattern(8, 4 << 20);
+    writer.write(&data[..]).unwrap();
+    drop(writer);
+    let received = collect(reader);
+    assert!(
+        received.join().unwrap() == data,
+        "W-11: the lingering drop finished"
+    );
+
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let received = collect(reader);
+    let other = PipeWriter::new(end).unwrap();
+    other.write(&data[..]).unwrap();
+    other
+        .close(PATIENCE)
+        .expect("W-13: another writer stalls after a handler's drop panicked");
+    assert!(received.join().unwrap() == data);
 }

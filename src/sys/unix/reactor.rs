@@ -181,10 +181,20 @@ pub(super) fn schedule(shared: Arc<Shared>) {
 }
 
 /// Forgets a writer that was stopped while it waited for writability.
+/// Forgets a writer that was stopped while it waited for writability or a backoff delay, so
+/// the reactor lets go of it (and of the user's handler it holds) at once.
 pub(super) fn forget(key: usize) {
     if let Some(reactor) = current() {
-        let removed = lock_inner(reactor).waiting.remove(&key);
+        let mut inner = lock_inner(reactor);
+        let removed = inner.waiting.remove(&key);
+        let mut timers = std::mem::take(&mut inner.timers).into_vec();
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            timers.drain(..).partition(|t| t.0.shared.io.key() == key);
+        inner.timers = BinaryHeap::from(kept);
+        drop(inner);
+        // Dropped without the reactor lock: a last reference runs the user's drops.
         drop(removed);
+        drop(gone);
     }
 }
 
@@ -260,12 +270,18 @@ fn run(reactor: &'static Reactor) {
             work.append(&mut inner.ready);
         }
         for shared in work.drain(..) {
+            let writer = shared.clone();
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
                 turn(reactor, shared, &mut bufs, &mut seq);
             }));
-            if outcome.is_err() {
-                // User code is contained where it runs; this is the last line of defence.
-                log::error!("pipewriter: a writer's turn on the reactor panicked; it is dropped");
+            if let Err(payload) = outcome {
+                writer.abandon(io::Error::other(
+                    "pipewriter: the writer's I/O turn panicked",
+                ));
+                // User code is contained where it runs; this is the last line of defence: the
+                // writer ends (so its stop and waits return), the others carry on.
+                log::error!("pipewriter: a writer's turn on the reactor panicked; it is ended");
+                std::mem::forget(payload);
                 bufs.clear();
             }
         }
