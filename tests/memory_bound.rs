@@ -204,10 +204,12 @@ fn run_scenario(name: &str) {
          {LIMIT} + {VIRTUAL_SLACK}"
     );
     let unwritten = writer.stop();
+    // Not `queued`: the OS may take more between that reading and the stop (under Wine a
+    // pending write completed in between: 4 KiB more written, 4 KiB fewer handed back).
     assert_eq!(
-        unwritten.len(),
-        queued,
-        "W-10: everything queued is handed back"
+        unwritten.len() as u64,
+        writer.bytes_accepted() - writer.bytes_written(),
+        "W-10: everything not written is handed back"
     );
 }
 
