@@ -87,6 +87,7 @@
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod async_io;
 mod core;
+mod driver;
 mod error;
 mod event;
 #[cfg(feature = "fault-injection")]

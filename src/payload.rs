@@ -5,8 +5,8 @@
 use bytes::Bytes;
 
 use crate::core::Queue;
+use crate::driver::Provenance;
 use crate::sys::OwnedPipe;
-use crate::writer::Provenance;
 
 /// A handle a [`PipeWriter`](crate::PipeWriter) can take over (W-14). Implemented for the standard types users
 /// have; sealed.

@@ -36,8 +36,8 @@ use std::os::fd::OwnedFd;
 use bytes::Bytes;
 
 use crate::core::{Begin, Next, Outcome};
+use crate::driver::{Backend, Provenance, Shared, Step};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
-use crate::writer::{Provenance, Shared, Step};
 
 #[path = "unix/errors.rs"]
 mod errors;
@@ -427,7 +427,14 @@ impl fmt::Debug for Io {
 }
 
 impl Io {
-    pub(crate) fn new(handle: OwnedFd, provenance: Provenance) -> io::Result<Io> {
+    /// The device, for the test's kernel thread.
+    pub(crate) fn device(&self) -> Device {
+        self.device.clone()
+    }
+}
+
+impl Backend for Io {
+    fn new(handle: OwnedFd, provenance: Provenance) -> io::Result<Io> {
         let mode = match provenance {
             Provenance::Exclusive => Mode::Completion,
             Provenance::Unknown => Mode::Readiness,
@@ -453,29 +460,12 @@ impl Io {
         })
     }
 
-    /// The device, for the test's kernel thread.
-    pub(crate) fn device(&self) -> Device {
-        self.device.clone()
-    }
-
-    /// Readiness mode writes from a caller's thread when the writer is idle, as on Unix;
-    /// completion mode never does, as on Windows.
-    pub(crate) fn can_write_now(&self) -> bool {
-        self.device.inner.mode == Mode::Readiness
-    }
-
-    /// One synchronous write from a caller's thread (readiness mode).
-    pub(crate) fn write_now(&self, bufs: &[Bytes]) -> Outcome {
-        debug_assert_eq!(self.device.inner.mode, Mode::Readiness);
-        self.device.write_sync(bufs)
-    }
-
     /// Nothing to start: the test drives the simulated kernel.
-    pub(crate) fn start(_shared: &Arc<Shared>) -> io::Result<()> {
+    fn start(_shared: &Arc<Shared>) -> io::Result<()> {
         Ok(())
     }
 
-    pub(crate) fn kick(shared: &Arc<Shared>) {
+    fn kick(shared: &Arc<Shared>) {
         let device = &shared.io.device;
         let mut state = device.lock();
         if state.cancelled {
@@ -490,7 +480,7 @@ impl Io {
         device.inner.changed.notify_all();
     }
 
-    pub(crate) fn cancel(shared: &Arc<Shared>) {
+    fn cancel(shared: &Arc<Shared>) {
         let device = &shared.io.device;
         let mut state = device.lock();
         state.cancelled = true;
@@ -508,11 +498,11 @@ impl Io {
         drop(forgotten);
     }
 
-    pub(crate) fn linger(_shared: &Arc<Shared>) {
+    fn linger(_shared: &Arc<Shared>) {
         // Pending work holds the writer; the kernel finishes the queue and closes.
     }
 
-    pub(crate) fn close_handle(&self) {
+    fn close_handle(&self) {
         let mut state = self.device.lock();
         assert!(
             !matches!(state.work, Work::InFlight(_)),
@@ -523,19 +513,25 @@ impl Io {
         drop(handle);
     }
 
-    /// For a writer inherited through `fork` (W-15), which cannot happen here: the
-    /// generation never changes, so the facade never calls this.
-    pub(crate) fn release_inherited(&self) -> Option<OwnedFd> {
-        None
-    }
-
-    pub(crate) fn take_handle(&self) -> Option<OwnedFd> {
+    fn take_handle(&self) -> Option<OwnedFd> {
         let mut state = self.device.lock();
         assert!(
             !matches!(state.work, Work::InFlight(_)),
             "W-14: the handle was given back while a write was in flight"
         );
         state.handle.take()
+    }
+
+    /// Readiness mode writes from a caller's thread when the writer is idle, as on Unix;
+    /// completion mode never does, as on Windows.
+    fn can_write_now(&self) -> bool {
+        self.device.inner.mode == Mode::Readiness
+    }
+
+    /// One synchronous write from a caller's thread (readiness mode).
+    fn write_now(&self, bufs: &[Bytes]) -> Outcome {
+        debug_assert_eq!(self.device.inner.mode, Mode::Readiness);
+        self.device.write_sync(bufs)
     }
 }
 

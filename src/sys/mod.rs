@@ -1,28 +1,7 @@
-//! Platform backends.
-//!
-//! Each backend provides, with the same names and meaning:
-//!
-//! - `OwnedPipe`: the owned handle type (`OwnedFd` / `OwnedHandle`).
-//! - `Io`: the per-writer OS state, kept in the writer's `Shared`, with
-//!   - `Io::new(handle, provenance) -> io::Result<Io>`: validates the handle and chooses how to
-//!     drive it (non-blocking / overlapped, or a blocking worker thread). Must not start I/O.
-//!   - `Io::kick(&Arc<Shared>)`: the writer went from idle to having queued data. Must not block
-//!     and must not call event handlers: it only arranges for the I/O context to call
-//!     `Shared::drive` (or `begin`/`complete`) soon.
-//!   - `Io::cancel(&Arc<Shared>)`: `stop` was requested (the core already refuses new work).
-//!     Makes any in-flight OS write finish promptly and reports it through
-//!     `Shared::complete`/`drive`; forgets any pending writability wait or timer. Called
-//!     without any lock held, possibly from an event handler of this writer.
-//!   - `Io::linger(&Arc<Shared>)`: the user's handle was dropped with queued data; the I/O
-//!     context finishes the queue and closes the handle (`Begin::Close`).
-//!   - `io.close_handle()`: close the handle now (nothing is in flight). Idempotent.
-//!   - `io.take_handle() -> Option<OwnedPipe>`: give the handle back (after a stop), in the
-//!     mode it came in.
-//! - `classify(io::Error) -> Outcome`: the one table that maps OS errors to the core's
-//!   outcomes (E-1 … E-4).
-//!
-//! Events are delivered by the I/O context only (`Shared::drive` does it between writes, or the
-//! backend calls `Shared::dispatch`), never from a user's call.
+//! Platform backends: one per target, each a `sys::Io` that implements the driver's
+//! [`Backend`](crate::driver::Backend) contract (documented there, once), plus `OwnedPipe`,
+//! `classify` (the OS error table, E-1) and `pipe`. Backends build on `driver` and `core`,
+//! never on the public facade.
 
 #[cfg(all(unix, not(any(loom, pipewriter_fake_backend))))]
 mod unix;

@@ -65,7 +65,7 @@ use rustix::fs::{FileType, OFlags};
 pub(crate) use errors::classify;
 
 use crate::core::Outcome;
-use crate::writer::{Provenance, Shared};
+use crate::driver::{Backend, Provenance, Shared};
 
 /// The owned handle type a writer takes over and gives back: an `OwnedFd` on Unix.
 pub type OwnedPipe = OwnedFd;
@@ -136,7 +136,80 @@ impl fmt::Debug for Io {
 const FORCE_WORKER: bool = cfg!(pipewriter_force_fallback);
 
 impl Io {
-    pub(crate) fn new(fd: OwnedFd, provenance: Provenance) -> io::Result<Io> {
+    /// This writer's key in the reactor.
+    fn key(&self) -> usize {
+        match self.mode {
+            Mode::Reactor { key, .. } => key,
+            Mode::Worker { .. } => usize::MAX,
+        }
+    }
+
+    fn fd_slot(&self) -> std::sync::MutexGuard<'_, Option<Handle>> {
+        self.fd.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes the descriptor from the reactor's poller, if it is registered.
+    fn deregister_locked(&self, fd: Option<&OwnedFd>) {
+        if let Mode::Reactor { registered, .. } = &self.mode {
+            if registered.swap(false, Ordering::AcqRel) {
+                if let Some(fd) = fd {
+                    reactor::deregister(fd.as_fd());
+                }
+            }
+        }
+    }
+
+    pub(crate) fn deregister(&self) {
+        let slot = self.fd_slot();
+        self.deregister_locked(slot.as_ref().map(Handle::io));
+    }
+
+    /// Restores the status flags of the user's descriptor if we changed them.
+    fn restore(&self, fd: &OwnedFd) {
+        if let Some(flags) = self.restore_flags {
+            if let Err(e) = rustix::fs::fcntl_setfl(fd, flags) {
+                log::warn!("pipewriter: could not restore the descriptor's blocking mode: {e}");
+            }
+        }
+    }
+
+    /// Arms a one-shot writability wait in the reactor's poller.
+    fn arm(&self, key: usize) -> io::Result<()> {
+        let Mode::Reactor { registered, .. } = &self.mode else {
+            return Ok(());
+        };
+        let slot = self.fd_slot();
+        let Some(handle) = slot.as_ref() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let first = !registered.swap(true, Ordering::AcqRel);
+        reactor::arm(handle.io.as_fd(), key, first)
+    }
+
+    /// One non-blocking (reactor) or bounded (worker) gather write of `bufs`. `limit` is the
+    /// most one write may take; a worker's writes to a character device are cut further
+    /// (see [`worker::write_limit`]).
+    fn write(&self, bufs: &[Bytes], limit: usize) -> Outcome {
+        let slot = self.fd_slot();
+        let Some(handle) = slot.as_ref() else {
+            return Outcome::Fatal(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the pipe handle was closed",
+            ));
+        };
+        let fd = handle.io.as_fd();
+        let limit = match self.mode {
+            Mode::Worker {
+                char_device: true, ..
+            } => worker::write_limit(fd, bufs, limit),
+            _ => limit,
+        };
+        write_gather(fd, bufs, limit)
+    }
+}
+
+impl Backend for Io {
+    fn new(fd: OwnedFd, provenance: Provenance) -> io::Result<Io> {
         let stat = rustix::fs::fstat(&fd)?;
         let file_type = FileType::from_raw_mode(stat.st_mode);
         let access = rustix::fs::fcntl_getfl(&fd)?;
@@ -210,35 +283,23 @@ impl Io {
         })
     }
 
-    /// This writer's key in the reactor.
-    fn key(&self) -> usize {
-        match self.mode {
-            Mode::Reactor { key, .. } => key,
-            Mode::Worker { .. } => usize::MAX,
-        }
-    }
-
-    fn fd_slot(&self) -> std::sync::MutexGuard<'_, Option<Handle>> {
-        self.fd.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Gets the writer's I/O context once it is built (W-15): the reactor was started by
     /// `new`; a worker thread is started here.
-    pub(crate) fn start(shared: &Arc<Shared>) -> io::Result<()> {
+    fn start(shared: &Arc<Shared>) -> io::Result<()> {
         match &shared.io.mode {
             Mode::Reactor { .. } => Ok(()),
             Mode::Worker { .. } => worker::spawn(shared.clone()),
         }
     }
 
-    pub(crate) fn kick(shared: &Arc<Shared>) {
+    fn kick(shared: &Arc<Shared>) {
         match &shared.io.mode {
             Mode::Reactor { .. } => reactor::schedule(shared.clone()),
             Mode::Worker { .. } => shared.wake_worker(),
         }
     }
 
-    pub(crate) fn cancel(shared: &Arc<Shared>) {
+    fn cancel(shared: &Arc<Shared>) {
         match &shared.io.mode {
             Mode::Reactor { key, .. } => {
                 reactor::forget(*key);
@@ -248,7 +309,7 @@ impl Io {
         }
     }
 
-    pub(crate) fn linger(shared: &Arc<Shared>) {
+    fn linger(shared: &Arc<Shared>) {
         // The reactor or the worker holds the writer while it has work and closes the handle
         // when the queue is empty; a worker waiting for work must notice the phase change.
         if let Mode::Worker { .. } = shared.io.mode {
@@ -256,25 +317,9 @@ impl Io {
         }
     }
 
-    /// Removes the descriptor from the reactor's poller, if it is registered.
-    fn deregister_locked(&self, fd: Option<&OwnedFd>) {
-        if let Mode::Reactor { registered, .. } = &self.mode {
-            if registered.swap(false, Ordering::AcqRel) {
-                if let Some(fd) = fd {
-                    reactor::deregister(fd.as_fd());
-                }
-            }
-        }
-    }
-
-    pub(crate) fn deregister(&self) {
-        let slot = self.fd_slot();
-        self.deregister_locked(slot.as_ref().map(Handle::io));
-    }
-
     /// Closes the handle (and the twin), first restoring the flags we changed, so that a
     /// duplicate of the descriptor kept elsewhere sees its original mode again (P-3).
-    pub(crate) fn close_handle(&self) {
+    fn close_handle(&self) {
         let mut slot = self.fd_slot();
         self.deregister_locked(slot.as_ref().map(Handle::io));
         if let Some(handle) = slot.take() {
@@ -283,20 +328,11 @@ impl Io {
         }
     }
 
-    /// Restores the status flags of the user's descriptor if we changed them.
-    fn restore(&self, fd: &OwnedFd) {
-        if let Some(flags) = self.restore_flags {
-            if let Err(e) = rustix::fs::fcntl_setfl(fd, flags) {
-                log::warn!("pipewriter: could not restore the descriptor's blocking mode: {e}");
-            }
-        }
-    }
-
     /// In a forked child, for a writer its parent built (W-15): hands over the child's copy
     /// of the descriptor without touching the poller or the flags (both the parent's), and
     /// without waiting for the handle lock, which a thread of the parent may have held at the
     /// fork (the copy stays open then, and a warning says so).
-    pub(crate) fn release_inherited(&self) -> Option<OwnedFd> {
+    fn release_inherited(&self) -> Option<OwnedFd> {
         // With a reopened twin, the twin is closed here and the original handed over.
         let original = |handle: Handle| handle.original.unwrap_or(handle.io);
         match self.fd.try_lock() {
@@ -313,7 +349,7 @@ impl Io {
     }
 
     /// Gives the user's descriptor back, in the mode it came in (a reopened twin is closed).
-    pub(crate) fn take_handle(&self) -> Option<OwnedFd> {
+    fn take_handle(&self) -> Option<OwnedFd> {
         let mut slot = self.fd_slot();
         self.deregister_locked(slot.as_ref().map(Handle::io));
         let handle = slot.take()?;
@@ -329,51 +365,17 @@ impl Io {
         }
     }
 
-    /// Arms a one-shot writability wait in the reactor's poller.
-    fn arm(&self, key: usize) -> io::Result<()> {
-        let Mode::Reactor { registered, .. } = &self.mode else {
-            return Ok(());
-        };
-        let slot = self.fd_slot();
-        let Some(handle) = slot.as_ref() else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
-        let first = !registered.swap(true, Ordering::AcqRel);
-        reactor::arm(handle.io.as_fd(), key, first)
-    }
-
     /// True when a write may be made from a caller's thread: the descriptor is non-blocking.
-    pub(crate) fn can_write_now(&self) -> bool {
+    fn can_write_now(&self) -> bool {
         matches!(self.mode, Mode::Reactor { .. })
     }
 
     /// One non-blocking gather write from a caller's thread, with `SIGPIPE` blocked in that
     /// thread for its duration (P-4): a closed pipe leaves the signal pending, it is consumed,
     /// and the thread's mask is restored. The process-wide disposition is never touched.
-    pub(crate) fn write_now(&self, bufs: &[Bytes]) -> Outcome {
+    fn write_now(&self, bufs: &[Bytes]) -> Outcome {
         let _blocked = signal::SigpipeBlocked::new();
         self.write(bufs, usize::MAX)
-    }
-
-    /// One non-blocking (reactor) or bounded (worker) gather write of `bufs`. `limit` is the
-    /// most one write may take; a worker's writes to a character device are cut further
-    /// (see [`worker::write_limit`]).
-    fn write(&self, bufs: &[Bytes], limit: usize) -> Outcome {
-        let slot = self.fd_slot();
-        let Some(handle) = slot.as_ref() else {
-            return Outcome::Fatal(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the pipe handle was closed",
-            ));
-        };
-        let fd = handle.io.as_fd();
-        let limit = match self.mode {
-            Mode::Worker {
-                char_device: true, ..
-            } => worker::write_limit(fd, bufs, limit),
-            _ => limit,
-        };
-        write_gather(fd, bufs, limit)
     }
 }
 

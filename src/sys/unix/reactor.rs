@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use polling::{Event as Readiness, Events, PollMode, Poller};
 
 use super::fork;
-use crate::writer::{Shared, Step};
+use crate::driver::{Shared, Step};
 
 /// Writes one writer may make in a row before the others get their turn.
 const ROUNDS_PER_TURN: usize = 16;

@@ -60,7 +60,7 @@ use bytes::Bytes;
 use rustix::event::{PollFd, PollFlags, Timespec};
 
 use super::Mode;
-use crate::writer::{Shared, Step};
+use crate::driver::{Shared, Step};
 
 /// How long one writability poll may wait before the worker looks at the writer again.
 const POLL_SLICE: Duration = Duration::from_millis(20);

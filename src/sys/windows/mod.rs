@@ -90,7 +90,7 @@ pub(crate) use errors::classify;
 use self::overlapped::Overlapped;
 use self::worker::Worker;
 use crate::core::Outcome;
-use crate::writer::{Provenance, Shared};
+use crate::driver::{Backend, Provenance, Shared};
 
 /// The owned handle type a writer takes over and gives back: an `OwnedHandle` on Windows.
 pub type OwnedPipe = OwnedHandle;
@@ -139,7 +139,29 @@ impl fmt::Debug for Io {
 }
 
 impl Io {
-    pub(crate) fn new(handle: OwnedHandle, _provenance: Provenance) -> io::Result<Io> {
+    fn slot(&self) -> MutexGuard<'_, Option<OwnedHandle>> {
+        self.handle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The overlapped state, when the handle is driven that way.
+    fn overlapped(&self) -> Option<&Overlapped> {
+        match &self.mode {
+            Mode::Overlapped(overlapped) => Some(overlapped),
+            Mode::Worker(_) => None,
+        }
+    }
+
+    /// The worker state, when the handle is driven that way.
+    fn worker(&self) -> Option<&Worker> {
+        match &self.mode {
+            Mode::Worker(worker) => Some(worker),
+            Mode::Overlapped(_) => None,
+        }
+    }
+}
+
+impl Backend for Io {
+    fn new(handle: OwnedHandle, _provenance: Provenance) -> io::Result<Io> {
         let raw = RawPipe(handle.as_raw_handle());
         check_writable(raw)?;
         let quota = pipe_quota(raw);
@@ -167,62 +189,30 @@ impl Io {
         })
     }
 
-    fn slot(&self) -> MutexGuard<'_, Option<OwnedHandle>> {
-        self.handle.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The overlapped state, when the handle is driven that way.
-    fn overlapped(&self) -> Option<&Overlapped> {
-        match &self.mode {
-            Mode::Overlapped(overlapped) => Some(overlapped),
-            Mode::Worker(_) => None,
-        }
-    }
-
-    /// The worker state, when the handle is driven that way.
-    fn worker(&self) -> Option<&Worker> {
-        match &self.mode {
-            Mode::Worker(worker) => Some(worker),
-            Mode::Overlapped(_) => None,
-        }
-    }
-
-    /// Writes from a caller's thread are never made on Windows: I/O that is not bound to a
-    /// completion port is cancelled when the thread that issued it exits, and a write on a
-    /// synchronous handle could block the caller (W-1). Every write goes through the pool.
-    pub(crate) fn can_write_now(&self) -> bool {
-        false
-    }
-
-    /// Never called: [`Io::can_write_now`] is false.
-    pub(crate) fn write_now(&self, _bufs: &[bytes::Bytes]) -> Outcome {
-        Outcome::Fatal(std::io::ErrorKind::Unsupported.into())
-    }
-
     /// Gets the writer's I/O context once it is built (W-15): the thread-pool wait was made
     /// by `new`; a worker thread is started here.
-    pub(crate) fn start(shared: &Arc<Shared>) -> io::Result<()> {
+    fn start(shared: &Arc<Shared>) -> io::Result<()> {
         match &shared.io.mode {
             Mode::Overlapped(_) => Ok(()),
             Mode::Worker(worker) => worker.start(shared),
         }
     }
 
-    pub(crate) fn kick(shared: &Arc<Shared>) {
+    fn kick(shared: &Arc<Shared>) {
         match &shared.io.mode {
             Mode::Overlapped(overlapped) => overlapped.kick(shared),
             Mode::Worker(worker) => worker.kick(shared),
         }
     }
 
-    pub(crate) fn cancel(shared: &Arc<Shared>) {
+    fn cancel(shared: &Arc<Shared>) {
         match &shared.io.mode {
             Mode::Overlapped(overlapped) => overlapped.cancel(shared),
             Mode::Worker(worker) => worker.cancel(shared),
         }
     }
 
-    pub(crate) fn linger(shared: &Arc<Shared>) {
+    fn linger(shared: &Arc<Shared>) {
         // The pending operation (overlapped) or the worker holds the writer while it has work
         // and closes the handle when the queue is empty; a worker waiting for work must notice
         // the phase change.
@@ -231,17 +221,11 @@ impl Io {
         }
     }
 
-    pub(crate) fn close_handle(&self) {
+    fn close_handle(&self) {
         drop(self.slot().take());
     }
 
-    /// For a writer inherited through `fork` (W-15), which cannot happen here: the
-    /// generation never changes, so the facade never calls this.
-    pub(crate) fn release_inherited(&self) -> Option<OwnedHandle> {
-        None
-    }
-
-    pub(crate) fn take_handle(&self) -> Option<OwnedHandle> {
+    fn take_handle(&self) -> Option<OwnedHandle> {
         self.slot().take()
     }
 }

@@ -61,7 +61,7 @@ use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED
 use super::kernel::{CallbackScope, Event, ThreadpoolWait};
 use super::{not_our_cancel, stage, RawPipe, Staged};
 use crate::core::{Begin, Next, Outcome};
-use crate::writer::Shared;
+use crate::driver::Shared;
 
 /// Synchronous completions a callback handles in a row before it gives the pool thread back.
 const MAX_INLINE: usize = 16;

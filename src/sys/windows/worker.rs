@@ -26,7 +26,7 @@ use windows_sys::Win32::System::IO::CancelSynchronousIo;
 
 use super::{classify, not_our_cancel, stage, RawPipe, Staged};
 use crate::core::Outcome;
-use crate::writer::{Shared, Step};
+use crate::driver::{Shared, Step};
 
 /// How long the canceller waits between two `CancelSynchronousIo` attempts.
 const CANCEL_RETRY: Duration = Duration::from_millis(1);
