@@ -1,6 +1,12 @@
 //! `pipewriter bench`: pipewriter against the contenders users would pick instead, each case
 //! repeated with the contenders interleaved (their order rotating every repetition), medians
 //! and same-repetition ratios reported as a Markdown table, every sample optionally as CSV.
+//!
+//! Each workload has a module with its contenders and its targets: `small_messages`,
+//! `bulk` (to a reader thread and to a child), `enlarged_pipe`, `ping_pong` and
+//! `many_writers` on Unix, `windows_pipes` on Windows. `harness` runs the cases and
+//! prints the report, `pipes` holds the reader threads and writers they share, and
+//! `probes` what is read about the machine and the process.
 
 mod harness;
 mod pipes;
