@@ -670,35 +670,25 @@ mod tests {
     #[test]
     fn statuses_are_described_with_their_number_or_signal() {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            describe_status(ExitStatus::from_raw(7 << 8)),
-            "exited with status 7"
-        );
-        assert_eq!(
-            describe_status(ExitStatus::from_raw(127 << 8)),
-            "exited with status 127"
-        );
-        assert_eq!(
-            describe_status(ExitStatus::from_raw(9)),
-            "was killed by signal 9 (SIGKILL)"
-        );
-        assert_eq!(
-            describe_status(ExitStatus::from_raw(64)),
-            "was killed by signal 64"
-        );
+        for (raw, described) in [
+            (7 << 8, "exited with status 7"),
+            (127 << 8, "exited with status 127"),
+            (9, "was killed by signal 9 (SIGKILL)"),
+            (64, "was killed by signal 64"),
+        ] {
+            assert_eq!(describe_status(ExitStatus::from_raw(raw)), described);
+        }
     }
 
     #[cfg(windows)]
     #[test]
     fn statuses_are_described_with_their_number() {
         use std::os::windows::process::ExitStatusExt;
-        assert_eq!(
-            describe_status(ExitStatus::from_raw(7)),
-            "exited with status 7"
-        );
-        assert_eq!(
-            describe_status(ExitStatus::from_raw(0xC000_0005)),
-            "exited with status -1073741819 (0xC0000005)"
-        );
+        for (raw, described) in [
+            (7, "exited with status 7"),
+            (0xC000_0005, "exited with status -1073741819 (0xC0000005)"),
+        ] {
+            assert_eq!(describe_status(ExitStatus::from_raw(raw)), described);
+        }
     }
 }
