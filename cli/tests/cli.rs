@@ -10,6 +10,8 @@ use std::io::Write;
 #[cfg(unix)]
 use std::path::Path;
 use std::path::PathBuf;
+#[cfg(unix)]
+use std::process::Child;
 use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pipewriter");
@@ -49,6 +51,43 @@ fn assert_one_message(out: &Output, context: &str) {
     assert!(!err.contains("panicked"), "{context}: {err:?}");
 }
 
+/// `err` contains each of `parts`.
+fn assert_contains(err: &str, context: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(err.contains(part), "{context}: {part:?} not in {err:?}");
+    }
+}
+
+/// The run exited with `code` and its stderr contains each of `parts`; returns that stderr.
+fn assert_exit(out: &Output, code: i32, context: &str, parts: &[&str]) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{context}: {err}");
+    assert_contains(&err, context, parts);
+    err
+}
+
+/// The run exited with `code` and its stderr is one `pipewriter: ` message containing each
+/// of `parts`; returns that stderr.
+fn assert_message(out: &Output, code: i32, context: &str, parts: &[&str]) -> String {
+    let err = assert_exit(out, code, context, &[]);
+    assert_one_message(out, context);
+    assert_contains(&err, context, parts);
+    err
+}
+
+/// Runs the binary with `args` and checks as [`assert_exit`] does; returns its output.
+#[cfg(unix)]
+fn run_exit(args: &[&str], code: i32, parts: &[&str]) -> Output {
+    let out = pipewriter(args);
+    assert_exit(&out, code, &format!("{args:?}"), parts);
+    out
+}
+
+/// Runs the binary with `args` and checks as [`assert_message`] does; returns its stderr.
+fn run_message(args: &[&str], code: i32, parts: &[&str]) -> String {
+    assert_message(&pipewriter(args), code, &format!("{args:?}"), parts)
+}
+
 /// A pipe write end whose read end is already closed: any write to it fails with `EPIPE`
 /// (`ERROR_NO_DATA` on Windows), which is what makes `eprintln!` and `println!` panic.
 fn broken_pipe() -> io::PipeWriter {
@@ -60,23 +99,24 @@ fn broken_pipe() -> io::PipeWriter {
 #[cfg(unix)]
 #[test]
 fn feed_generated_data_to_a_command_reports_the_total() {
-    let out = pipewriter(&["feed", "--generate", "3MiB", "--cmd", "wc -c"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out).trim(), "3145728");
-    assert!(
-        stderr(&out).contains("wrote 3.00 MiB (3145728 bytes)"),
-        "{}",
-        stderr(&out)
+    let out = run_exit(
+        &["feed", "--generate", "3MiB", "--cmd", "wc -c"],
+        0,
+        &["wrote 3.00 MiB (3145728 bytes)"],
     );
+    assert_eq!(stdout(&out).trim(), "3145728");
 }
 
 #[cfg(unix)]
 #[test]
 fn feed_exits_0_when_the_command_reads_everything_and_succeeds() {
     for input in ["0", "1k", "4MiB"] {
-        let out = pipewriter(&["feed", "-q", "--generate", input, "--cmd", "cat >/dev/null"]);
-        assert_eq!(out.status.code(), Some(0), "{input}: {}", stderr(&out));
-        assert_eq!(stderr(&out), "", "{input}: quiet means no summary");
+        let err = stderr(&run_exit(
+            &["feed", "-q", "--generate", input, "--cmd", "cat >/dev/null"],
+            0,
+            &[],
+        ));
+        assert_eq!(err, "", "{input}: quiet means no summary");
     }
 }
 
@@ -109,21 +149,20 @@ fn written_and_not(message: &str) -> (u64, u64) {
 #[test]
 fn feed_exits_3_when_the_reader_goes_away_early_and_says_only_what_is_known() {
     for _ in 0..5 {
-        let out = pipewriter(&[
-            "feed",
-            "--generate",
-            "64MiB",
-            "--cmd",
-            "head -c 1000 >/dev/null",
-        ]);
-        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-        assert_one_message(&out, "head -c 1000");
-        let err = stderr(&out);
-        assert!(
-            err.contains("the reader went away before all the input was written: ")
-                && err.contains("(up to a pipe buffer of them may not have been read)")
-                && err.contains("the command exited with status 0"),
-            "{err}"
+        let err = run_message(
+            &[
+                "feed",
+                "--generate",
+                "64MiB",
+                "--cmd",
+                "head -c 1000 >/dev/null",
+            ],
+            3,
+            &[
+                "the reader went away before all the input was written: ",
+                "(up to a pipe buffer of them may not have been read)",
+                "the command exited with status 0",
+            ],
         );
         // The count is what the pipe took, and it is never presented as what was read.
         assert!(!err.contains("went away after"), "{err}");
@@ -143,29 +182,23 @@ fn a_failing_command_gives_4_every_time_whatever_it_read() {
     // More than a pipe buffer: the command's exit is seen as a broken pipe while writing,
     // which used to give 3 or 1 depending on timing.
     for _ in 0..20 {
-        let out = pipewriter(&["feed", "--generate", "1MiB", "--cmd", "exit 7"]);
-        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-        assert_one_message(&out, "exit 7");
-        let err = stderr(&out);
-        assert!(
-            err.contains("the command exited with status 7 before all its input was written"),
-            "{err}"
+        run_message(
+            &["feed", "--generate", "1MiB", "--cmd", "exit 7"],
+            4,
+            &["the command exited with status 7 before all its input was written"],
         );
     }
     // A command that reads everything and then fails.
-    let out = pipewriter(&[
-        "feed",
-        "--generate",
-        "1k",
-        "--cmd",
-        "cat >/dev/null; exit 5",
-    ]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert_one_message(&out, "exit 5 after reading");
-    assert!(
-        stderr(&out).contains("the command exited with status 5; all of its input (1024 bytes)"),
-        "{}",
-        stderr(&out)
+    run_message(
+        &[
+            "feed",
+            "--generate",
+            "1k",
+            "--cmd",
+            "cat >/dev/null; exit 5",
+        ],
+        4,
+        &["the command exited with status 5; all of its input (1024 bytes)"],
     );
 }
 
@@ -174,34 +207,26 @@ fn a_failing_command_gives_4_every_time_whatever_it_read() {
 fn the_command_is_waited_for_after_it_closed_its_input() {
     let dir = temp_dir("wait");
     let marker = dir.join("done");
-    // It closes its input at once (the writes see a broken pipe), runs on, then fails: the
-    // code comes from its status, not from the broken pipe.
+    // The command closes its input at once (the writes see a broken pipe), runs on, then
+    // runs `then`.
+    let feed_closing_early = |then: &str, code: i32, parts: &[&str]| {
+        let cmd = format!("exec 0<&-; sleep 0.3; {then}");
+        run_exit(
+            &["feed", "-q", "--generate", "1MiB", "--cmd", &cmd],
+            code,
+            parts,
+        );
+    };
+    // Failing: the code comes from its status, not from the broken pipe.
     for _ in 0..3 {
-        let out = pipewriter(&[
-            "feed",
-            "-q",
-            "--generate",
-            "1MiB",
-            "--cmd",
-            "exec 0<&-; sleep 0.3; exit 6",
-        ]);
-        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-        assert!(
-            stderr(&out).contains("the command exited with status 6 before all its input"),
-            "{}",
-            stderr(&out)
+        feed_closing_early(
+            "exit 6",
+            4,
+            &["the command exited with status 6 before all its input"],
         );
     }
     // Succeeding instead gives 3, and only once it is done.
-    let out = pipewriter(&[
-        "feed",
-        "-q",
-        "--generate",
-        "1MiB",
-        "--cmd",
-        &format!("exec 0<&-; sleep 0.3; touch '{}'", marker.display()),
-    ]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    feed_closing_early(&format!("touch '{}'", marker.display()), 3, &[]);
     assert!(marker.exists(), "pipewriter exited before its command");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -213,16 +238,18 @@ fn a_command_that_does_not_exist_gives_4_every_time() {
     // (the write sees a broken pipe). Both must give the same code.
     for input in ["1k", "1MiB"] {
         for _ in 0..20 {
-            let out = pipewriter(&[
-                "feed",
-                "-q",
-                "--generate",
-                input,
-                "--cmd",
-                "pipewriter-test-no-such-command",
-            ]);
-            assert_eq!(out.status.code(), Some(4), "{input}: {}", stderr(&out));
-            let err = stderr(&out);
+            let err = stderr(&run_exit(
+                &[
+                    "feed",
+                    "-q",
+                    "--generate",
+                    input,
+                    "--cmd",
+                    "pipewriter-test-no-such-command",
+                ],
+                4,
+                &[],
+            ));
             let ours: Vec<&str> = err
                 .lines()
                 .filter(|l| l.starts_with("pipewriter: "))
@@ -239,13 +266,10 @@ fn a_command_that_does_not_exist_gives_4_every_time() {
 #[cfg(unix)]
 #[test]
 fn a_command_killed_by_a_signal_gives_4_with_the_signal() {
-    let out = pipewriter(&["feed", "--generate", "1MiB", "--cmd", "kill -9 $$"]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert_one_message(&out, "kill -9");
-    assert!(
-        stderr(&out).contains("the command was killed by signal 9 (SIGKILL)"),
-        "{}",
-        stderr(&out)
+    run_message(
+        &["feed", "--generate", "1MiB", "--cmd", "kill -9 $$"],
+        4,
+        &["the command was killed by signal 9 (SIGKILL)"],
     );
 }
 
@@ -254,30 +278,31 @@ fn a_command_killed_by_a_signal_gives_4_with_the_signal() {
 fn a_failure_of_pipewriter_itself_gives_1_even_when_the_command_fails_too() {
     let dir = temp_dir("own-failure");
     // Reading a directory fails (EISDIR) after the command started.
-    let out = pipewriter(&[
-        "feed",
-        dir.to_str().unwrap(),
-        "--cmd",
-        "cat >/dev/null; exit 9",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_one_message(&out, "directory input");
-    assert!(
-        stderr(&out).contains("reading the input")
-            && stderr(&out).contains("(and the command exited with status 9)"),
-        "{}",
-        stderr(&out)
+    run_message(
+        &[
+            "feed",
+            dir.to_str().unwrap(),
+            "--cmd",
+            "cat >/dev/null; exit 9",
+        ],
+        1,
+        &[
+            "reading the input",
+            "(and the command exited with status 9)",
+        ],
     );
     // An input that does not exist: refused before the command is started.
     let marker = dir.join("started");
-    let out = pipewriter(&[
-        "feed",
-        dir.join("missing").to_str().unwrap(),
-        "--cmd",
-        &format!("touch '{}'", marker.display()),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_one_message(&out, "missing input");
+    run_message(
+        &[
+            "feed",
+            dir.join("missing").to_str().unwrap(),
+            "--cmd",
+            &format!("touch '{}'", marker.display()),
+        ],
+        1,
+        &[],
+    );
     assert!(!marker.exists(), "the command must not have been started");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -292,9 +317,7 @@ fn bad_arguments_exit_2_with_one_line_not_a_panic() {
         &["bench", "--only", "everything"][..],
         &["frobnicate"][..],
     ] {
-        let out = pipewriter(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert_one_message(&out, &format!("{args:?}"));
+        run_message(args, 2, &[]);
     }
 }
 
@@ -341,46 +364,45 @@ fn absurd_sizes_are_refused_before_anything_is_started() {
         if extra[0] == "--generate" {
             args.drain(1..3);
         }
-        let out = pipewriter(&args);
-        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
-        assert_one_message(&out, &format!("{extra:?}"));
-        assert!(
-            stderr(&out).contains(expected),
-            "{extra:?}: {}",
-            stderr(&out)
-        );
+        run_message(&args, 2, &[expected]);
         assert!(!marker.exists(), "{extra:?}: the command was started");
     }
     // The largest chunk is accepted (and the marker does appear when the command runs).
     #[cfg(unix)]
     {
-        let out = pipewriter(&[
-            "feed",
-            "-q",
-            "--generate",
-            "1k",
-            "--chunk",
-            "64MiB",
-            "--cmd",
-            &cmd,
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        run_exit(
+            &[
+                "feed",
+                "-q",
+                "--generate",
+                "1k",
+                "--chunk",
+                "64MiB",
+                "--cmd",
+                &cmd,
+            ],
+            0,
+            &[],
+        );
         assert!(marker.exists());
     }
     // A FIFO is not created either.
     #[cfg(unix)]
     {
         let fifo = dir.join("fifo");
-        let out = pipewriter(&[
-            "feed",
-            "--generate",
-            "1k",
-            "--chunk",
-            "1T",
-            "--fifo",
-            fifo.to_str().unwrap(),
-        ]);
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        run_exit(
+            &[
+                "feed",
+                "--generate",
+                "1k",
+                "--chunk",
+                "1T",
+                "--fifo",
+                fifo.to_str().unwrap(),
+            ],
+            2,
+            &[],
+        );
         assert!(!fifo.exists());
     }
     for bench in [
@@ -393,9 +415,7 @@ fn absurd_sizes_are_refused_before_anything_is_started() {
         &["bench", "--reps", "0"][..],
         &["__many-writers", "99999999999999"][..],
     ] {
-        let out = pipewriter(bench);
-        assert_eq!(out.status.code(), Some(2), "{bench:?}: {}", stderr(&out));
-        assert_one_message(&out, &format!("{bench:?}"));
+        run_message(bench, 2, &[]);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -480,42 +500,52 @@ fn feed_refuses_a_path_that_is_not_a_fifo_without_waiting_for_a_reader() {
         (&dir, "a directory"),
         (&link, "a symbolic link"),
     ] {
-        let out = pipewriter(&[
-            "feed",
-            "--generate",
-            "1k",
-            "--fifo",
-            path.to_str().unwrap(),
-            "--open-timeout",
-            "1",
-        ]);
-        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
-        assert_one_message(&out, what);
-        let err = stderr(&out);
-        assert!(err.contains(&format!("is {what}, not a FIFO")), "{err}");
+        let err = run_message(
+            &[
+                "feed",
+                "--generate",
+                "1k",
+                "--fifo",
+                path.to_str().unwrap(),
+                "--open-timeout",
+                "1",
+            ],
+            1,
+            &[&format!("is {what}, not a FIFO")],
+        );
         assert!(!err.contains("waiting for a reader"), "{err}");
     }
     // No reader and no time to wait: a plain timeout, without announcing a wait.
     let fifo = dir.join("fifo");
-    let out = pipewriter(&[
-        "feed",
-        "--generate",
-        "1k",
-        "--fifo",
-        fifo.to_str().unwrap(),
-        "--open-timeout",
-        "0",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_one_message(&out, "timeout 0");
-    assert!(
-        stderr(&out).contains("no reader opened"),
-        "{}",
-        stderr(&out)
+    run_message(
+        &[
+            "feed",
+            "--generate",
+            "1k",
+            "--fifo",
+            fifo.to_str().unwrap(),
+            "--open-timeout",
+            "0",
+        ],
+        1,
+        &["no reader opened"],
     );
     assert!(!fifo.exists(), "the FIFO it created is removed");
     assert_eq!(std::fs::read(&file).unwrap(), b"precious");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Starts `pipewriter feed ARGS` in the background: no stdin, no stdout, stderr piped.
+#[cfg(unix)]
+fn spawn_feed(args: &[&str]) -> Child {
+    Command::new(BIN)
+        .arg("feed")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Waits until `path` exists (the binary creates the FIFO).
@@ -538,19 +568,7 @@ fn feed_a_fifo_it_creates_and_exit_3_when_its_reader_leaves() {
     use std::io::Read;
     let dir = temp_dir("fifo");
     let fifo = dir.join("f");
-    let child = Command::new(BIN)
-        .args([
-            "feed",
-            "--generate",
-            "3MiB",
-            "--fifo",
-            fifo.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_feed(&["--generate", "3MiB", "--fifo", fifo.to_str().unwrap()]);
     wait_for(&fifo);
     let mut data = Vec::new();
     std::fs::File::open(&fifo)
@@ -558,34 +576,25 @@ fn feed_a_fifo_it_creates_and_exit_3_when_its_reader_leaves() {
         .read_to_end(&mut data)
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "fifo read to the end", &[]);
     assert_eq!(data.len(), 3 << 20);
     assert!(!fifo.exists(), "the FIFO it created is removed");
 
     // A reader that reads a little and leaves: no command, so 3.
-    let child = Command::new(BIN)
-        .args([
-            "feed",
-            "-q",
-            "--generate",
-            "64MiB",
-            "--fifo",
-            fifo.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_feed(&[
+        "-q",
+        "--generate",
+        "64MiB",
+        "--fifo",
+        fifo.to_str().unwrap(),
+    ]);
     wait_for(&fifo);
     let mut reader = std::fs::File::open(&fifo).unwrap();
     let mut some = [0u8; 1000];
     reader.read_exact(&mut some).unwrap();
     drop(reader);
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert_one_message(&out, "fifo reader left");
-    let err = stderr(&out);
+    let err = assert_message(&out, 3, "fifo reader left", &[]);
     assert!(!err.contains("the command"), "{err}");
     let (written, not_written) = written_and_not(&err);
     assert!(written >= 1000, "{err}");
@@ -731,7 +740,7 @@ fn peak_memory_feeding_stdin(name: &str, piece: usize, chunk: &str, cycles: usiz
     drop(stdin);
     drain.send(false).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, name, &[]);
     assert_eq!(reader.join().unwrap(), produced);
     std::fs::remove_dir_all(&dir).unwrap();
     eprintln!(
@@ -773,17 +782,20 @@ fn stdin_in_small_pieces_keeps_memory_near_the_high_water_mark() {
 fn bench_prints_a_markdown_table_and_csv() {
     let dir = temp_dir("bench");
     let csv = dir.join("bench.csv");
-    let out = pipewriter(&[
-        "bench",
-        "--quick",
-        "--reps",
-        "1",
-        "--only",
-        "latency,many",
-        "--csv",
-        csv.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_exit(
+        &[
+            "bench",
+            "--quick",
+            "--reps",
+            "1",
+            "--only",
+            "latency,many",
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+        0,
+        &[],
+    );
     let table = stdout(&out);
     assert!(
         table.contains("| std blocking ping, std echo thread |"),
