@@ -29,6 +29,9 @@
 //! and none of them can make the program panic (write errors on stdout and stderr are
 //! ignored).
 
+#![doc(test(attr(deny(warnings))))]
+#![warn(rust_2018_idioms)]
+
 mod aligned;
 mod bench;
 mod feed;
