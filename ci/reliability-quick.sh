@@ -23,7 +23,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 base_target=${CARGO_TARGET_DIR:-$ROOT/target}
 case $base_target in /*) ;; *) base_target=$ROOT/$base_target ;; esac

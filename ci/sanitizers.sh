@@ -20,7 +20,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 TRIPLE=x86_64-unknown-linux-gnu
 base_target=${CARGO_TARGET_DIR:-$ROOT/target}

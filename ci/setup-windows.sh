@@ -96,7 +96,7 @@ WINESERVER_BIN=$(find_wineserver)
 
 # --- 3. bcryptprimitives.dll shim ---------------------------------------------
 # Rebuilt only when the source, the .def file or the build command change.
-shim_cmd=("$MINGW_GCC" -O2 -Wall -Wextra -shared -s -nostdlib -Wl,--entry,DllMain
+shim_cmd=("$MINGW_GCC" -O2 -Wall -Wextra -shared -s -nostdlib "-Wl,--entry,DllMain"
           -o "$SHIM_DLL.tmp" "$SHIM_SRC" "$SHIM_DEF" -lkernel32 -ladvapi32)
 shim_hash=$( { cat "$SHIM_SRC" "$SHIM_DEF"; printf '%s\n' "${shim_cmd[*]}"; } | sha256sum | cut -d' ' -f1)
 if [[ ! -f $SHIM_DLL || $(cat "$SHIM_DLL.sha256" 2>/dev/null) != "$shim_hash" ]]; then
