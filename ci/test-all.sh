@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as the README states it: lints, the Linux suite, the Linux suite again
-# through the blocking fallback, the Windows suite under Wine, and the quick reliability checks.
+# The whole test suite, as the README states it: lints (Rust, and shellcheck over the CI
+# scripts), the Linux suite, the Linux suite again through the blocking fallback, the Windows
+# suite under Wine, and the quick reliability checks.
 # Installs what it needs (rustup components and targets; Debian packages when run as root).
 #
 # Usage: ci/test-all.sh            # everything
@@ -11,7 +12,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 LOGS=$ROOT/target/test-all
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log
@@ -23,7 +24,8 @@ results=()
 step() {
     local name=$1
     shift
-    local log="$LOGS/$(echo "$name" | tr ' /' '__').log"
+    local log
+    log="$LOGS/$(echo "$name" | tr ' /' '__').log"
     echo
     echo "==================================================================="
     echo "  $name"
@@ -40,6 +42,9 @@ step() {
     fi
 }
 
+# The functions below run through `step`, which shellcheck cannot follow (SC2317).
+
+# shellcheck disable=SC2317
 ensure_components() {
     local missing=()
     rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || missing+=(rustfmt)
@@ -49,21 +54,55 @@ ensure_components() {
     fi
 }
 
-lint_linux() {
-    cargo fmt --all --check &&
-        cargo clippy --workspace --all-targets --all-features -- -D warnings &&
-        RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features -p pipewriter
+# shellcheck disable=SC2317
+ensure_shellcheck() {
+    command -v shellcheck >/dev/null 2>&1 && return 0
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing the Debian package shellcheck"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                shellcheck >/dev/null
+    fi
+    if ! command -v shellcheck >/dev/null 2>&1; then
+        echo
+        echo "!!! FAILED: shellcheck is missing and could not be installed (it needs root and apt-get);"
+        echo "!!! install it, e.g. sudo apt-get install -y shellcheck, and run $0 again"
+        return 1
+    fi
 }
 
+# The CI scripts, with every check shellcheck has.
+# shellcheck disable=SC2317
+lint_shell() {
+    ensure_shellcheck && shellcheck ci/*.sh .ci/run
+}
+
+# Every lint runs, whichever failed: the Rust ones in order (each after the previous
+# passed), the shell scripts on their own.
+# shellcheck disable=SC2317
+lint_linux() {
+    local rc=0
+    {
+        cargo fmt --all --check &&
+            cargo clippy --workspace --all-targets --all-features -- -D warnings &&
+            RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features -p pipewriter
+    } || rc=1
+    lint_shell || rc=1
+    return "$rc"
+}
+
+# shellcheck disable=SC2317
 lint_windows() {
     cargo clippy --target x86_64-pc-windows-gnu --workspace --all-targets --all-features -- -D warnings
 }
 
+# shellcheck disable=SC2317
 linux_tests() {
     cargo test --workspace --all-features --no-fail-fast
 }
 
 # The shared behaviour tests again, with every descriptor served by the blocking fallback.
+# shellcheck disable=SC2317
 fallback_tests() {
     export RUSTFLAGS="--cfg pipewriter_force_fallback" CARGO_TARGET_DIR="$ROOT/target/fallback"
     cargo build -p pipewriter --all-features --examples &&
@@ -71,7 +110,7 @@ fallback_tests() {
 }
 
 step "Tools (rustfmt, clippy)" ensure_components
-step "Lints and docs (Linux)" lint_linux
+step "Lints and docs (Linux, shell scripts)" lint_linux
 step "Tests (Linux)" linux_tests
 step "Tests (Linux, blocking fallback forced)" fallback_tests
 if [[ -n ${SKIP_WINDOWS:-} ]]; then
