@@ -40,6 +40,10 @@ use crate::sync::{Arc, Condvar, Instant, Mutex, MutexGuard};
 use crate::sys;
 
 mod backend;
+// Only backends whose writes complete asynchronously use it: Windows, and the simulated
+// kernel of model-checking and Miri builds.
+#[cfg(any(windows, loom, pipewriter_fake_backend))]
+pub(crate) mod completion;
 
 pub(crate) use backend::Backend;
 

@@ -32,10 +32,12 @@
 use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::core::{Begin, Next, Outcome};
+use crate::core::Outcome;
+use crate::driver::completion::{self, Completion, Submitted};
 use crate::driver::{Backend, Provenance, Shared, Step};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -292,62 +294,9 @@ impl Device {
     }
 
     /// Completion mode: reports `collected`, then starts writes until one is parked or there
-    /// is nothing to do (what the Windows completion callback does).
-    fn run(&self, shared: &Arc<Shared>, mut collected: Option<Outcome>) {
-        loop {
-            if let Some(outcome) = collected.take() {
-                let next = shared.complete(outcome);
-                shared.dispatch();
-                match next {
-                    Next::Continue => {}
-                    Next::Halt => return,
-                    Next::AwaitWritable | Next::RetryAfter(_) => {
-                        self.park(Work::Resume(shared.clone()));
-                        return;
-                    }
-                }
-            }
-            let mut bufs = Vec::new();
-            match shared.begin(&mut bufs) {
-                Begin::Submit(_) => {}
-                Begin::Close => {
-                    shared.close_handle();
-                    shared.dispatch();
-                    return;
-                }
-                Begin::Idle | Begin::Halt => {
-                    shared.dispatch();
-                    return;
-                }
-            }
-            if let Some(outcome) = shared.injected_fault(&mut bufs) {
-                collected = Some(outcome);
-                continue;
-            }
-            if bufs.is_empty() {
-                collected = Some(Outcome::Wrote(0));
-                continue;
-            }
-            let mut state = self.lock();
-            if state.cancelled {
-                // Stopped between `begin` and here: the submission never reached the kernel.
-                drop(state);
-                collected = Some(Outcome::Cancelled(0));
-                continue;
-            }
-            assert!(
-                matches!(state.work, Work::None),
-                "W-3: a second write was started while work was pending"
-            );
-            assert!(
-                state.handle.is_some(),
-                "W-5: a write was started on a closed handle"
-            );
-            state.work = Work::InFlight(InFlight::new(shared.clone(), bufs));
-            drop(state);
-            self.inner.changed.notify_all();
-            return;
-        }
+    /// is nothing to do — the driver's one completion loop, which Windows runs too.
+    fn run(&self, shared: &Arc<Shared>, collected: Option<Outcome>) {
+        completion::run(self, shared, collected);
     }
 
     /// Readiness mode: one `drive` call with synchronous writes.
@@ -402,6 +351,41 @@ impl Device {
         state.work = work;
         drop(state);
         self.inner.changed.notify_all();
+    }
+}
+
+impl Completion for Device {
+    // The simulated kernel parks every write: nothing finishes at once but cancelled or
+    // injected ones.
+    const MAX_INLINE: usize = usize::MAX;
+
+    fn submit(&self, shared: &Arc<Shared>, bufs: Vec<Bytes>) -> Submitted {
+        let mut state = self.lock();
+        if state.cancelled {
+            // Stopped between `begin` and here: the submission never reached the kernel.
+            return Submitted::Done(Outcome::Cancelled(0));
+        }
+        assert!(
+            matches!(state.work, Work::None),
+            "W-3: a second write was started while work was pending"
+        );
+        assert!(
+            state.handle.is_some(),
+            "W-5: a write was started on a closed handle"
+        );
+        state.work = Work::InFlight(InFlight::new(shared.clone(), bufs));
+        drop(state);
+        self.inner.changed.notify_all();
+        Submitted::Pending
+    }
+
+    fn wait_then_resume(&self, shared: &Arc<Shared>, _delay: Option<Duration>) {
+        // Time is not simulated: the kernel thread resumes the writer at its next turn.
+        self.park(Work::Resume(shared.clone()));
+    }
+
+    fn yield_turn(&self, shared: &Arc<Shared>) {
+        self.park(Work::Resume(shared.clone()));
     }
 }
 

@@ -59,8 +59,11 @@ use windows_sys::Win32::System::Threading::{WaitForSingleObject, PTP_CALLBACK_IN
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
 use super::kernel::{CallbackScope, Event, ThreadpoolWait};
+use bytes::Bytes;
+
 use super::{not_our_cancel, stage, RawPipe, Staged};
-use crate::core::{Begin, Next, Outcome};
+use crate::core::Outcome;
+use crate::driver::completion::{self, Completion, Submitted};
 use crate::driver::Shared;
 
 /// Synchronous completions a callback handles in a row before it gives the pool thread back.
@@ -150,16 +153,6 @@ enum First {
     Start,
     Resume,
     Collected(Outcome),
-}
-
-/// What starting a write led to.
-enum Started {
-    /// The OS has the operation; the callback will collect it.
-    Pending,
-    /// The operation already finished (synchronously, or it failed, or it was injected).
-    Done(Outcome),
-    /// The core had nothing to submit.
-    Nothing(Begin),
 }
 
 /// The raw result of a finished operation: bytes transferred, or an error code with the
@@ -274,9 +267,10 @@ impl Overlapped {
         self.wait.arm(&self.block.event, Some(delay));
     }
 
-    /// The callback's work once it holds the writer: collect, report, dispatch, chain.
+    /// The callback's work once it holds the writer: the driver's one completion loop
+    /// (collect, report, dispatch, chain), which the simulated kernel of loom and Miri runs too.
     fn run(&self, shared: &Arc<Shared>, first: First) {
-        let mut collected = match first {
+        let collected = match first {
             First::Start => None,
             First::Resume => {
                 shared.resume();
@@ -284,68 +278,20 @@ impl Overlapped {
             }
             First::Collected(outcome) => Some(outcome),
         };
-        let mut inline = 0;
-        loop {
-            if let Some(outcome) = collected.take() {
-                let next = shared.complete(outcome);
-                shared.dispatch();
-                match next {
-                    Next::Continue => {}
-                    Next::Halt => return,
-                    Next::AwaitWritable => {
-                        // A zero-byte completion of a non-empty write: pipes do not do that,
-                        // but if one does, retry shortly rather than spin.
-                        self.arm_retry(shared, ZERO_WRITE_DELAY);
-                        return;
-                    }
-                    Next::RetryAfter(delay) => {
-                        self.arm_retry(shared, delay);
-                        return;
-                    }
-                }
-            }
-            if inline == MAX_INLINE {
-                // Operations keep finishing at once (synchronous completions, or errors that
-                // are retried at once): give the pool thread back and continue on another
-                // turn, to stay fair to the pool's other work.
-                self.schedule(shared);
-                return;
-            }
-            match self.start(shared) {
-                Started::Pending => return,
-                Started::Done(outcome) => {
-                    inline += 1;
-                    collected = Some(outcome);
-                }
-                Started::Nothing(begin) => {
-                    if begin == Begin::Close {
-                        shared.close_handle();
-                    }
-                    shared.dispatch();
-                    return;
-                }
-            }
-        }
+        completion::run(self, shared, collected);
     }
+}
 
-    /// Starts the next write, if the core has one.
-    fn start(&self, shared: &Arc<Shared>) -> Started {
-        let mut bufs = Vec::new();
-        let begin = shared.begin(&mut bufs);
-        if !matches!(begin, Begin::Submit(_)) {
-            return Started::Nothing(begin);
-        }
-        if let Some(outcome) = shared.injected_fault(&mut bufs) {
-            return Started::Done(not_our_cancel(outcome));
-        }
-        if bufs.is_empty() {
-            return Started::Done(Outcome::Wrote(0));
-        }
+impl Completion for Overlapped {
+    const MAX_INLINE: usize = MAX_INLINE;
+
+    /// Starts an overlapped `WriteFile` of `bufs` (staged into one block when small).
+    fn submit(&self, shared: &Arc<Shared>, bufs: Vec<Bytes>) -> Submitted {
         let block = &*self.block;
         let mut op = block.lock();
         if op.cancelled {
             // Stopped between `begin` and here: report the submission as cancelled unwritten.
-            return Started::Done(Outcome::Cancelled(0));
+            return Submitted::Done(Outcome::Cancelled(0));
         }
         let buffer = stage(&bufs, &mut op.staging, block.max_write);
         drop(bufs);
@@ -378,17 +324,31 @@ impl Overlapped {
             let result = block.result_now();
             let in_flight = op.take_write();
             op.staging_back(in_flight.buffer);
-            return Started::Done(outcome_of(result));
+            return Submitted::Done(outcome_of(result));
         }
         // SAFETY: reads this thread's last-error value.
         let error = unsafe { GetLastError() };
         if error == ERROR_IO_PENDING {
             self.wait.arm(&block.event, None);
-            return Started::Pending;
+            return Submitted::Pending;
         }
         let in_flight = op.take_write();
         op.staging_back(in_flight.buffer);
-        Started::Done(outcome_of(Err((error, 0))))
+        Submitted::Done(outcome_of(Err((error, 0))))
+    }
+
+    fn wait_then_resume(&self, shared: &Arc<Shared>, delay: Option<Duration>) {
+        // `None`: a zero-byte completion of a non-empty write; pipes do not do that, but if
+        // one does, retry shortly rather than spin.
+        self.arm_retry(shared, delay.unwrap_or(ZERO_WRITE_DELAY));
+    }
+
+    fn yield_turn(&self, shared: &Arc<Shared>) {
+        self.schedule(shared);
+    }
+
+    fn injected(&self, outcome: Outcome) -> Outcome {
+        not_our_cancel(outcome)
     }
 }
 
