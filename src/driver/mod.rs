@@ -386,13 +386,15 @@ impl Shared {
     }
 
     /// True once the writer can do no more I/O (stopped, closed, peer closed, failed).
-    #[cfg_attr(windows, allow(dead_code))] // Only the Unix reactor needs it.
+    // Only the Unix reactor needs it (not Windows, not the simulated kernel).
+    #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn has_ended(&self) -> bool {
         !matches!(self.lock().core.phase(), Phase::Open | Phase::Closing)
     }
 
     /// The I/O context could not wait for the handle: the writer fails with `error` (E-4).
-    #[cfg_attr(windows, allow(dead_code))] // Only the Unix reactor waits for readiness.
+    // Only the Unix reactor waits for readiness.
+    #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn fail_io(&self, error: io::Error) {
         let mut state = self.lock();
         state.core.fail(error);

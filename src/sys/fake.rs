@@ -41,12 +41,8 @@ use crate::driver::completion::{self, Completion, Submitted};
 use crate::driver::{Backend, Provenance, Shared, Step};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-#[path = "unix/errors.rs"]
-mod errors;
-#[path = "unix/pipe.rs"]
-pub(crate) mod pipe;
-
-pub(crate) use errors::classify;
+pub(crate) use super::posix::errors::classify;
+pub(crate) use super::posix::pipe;
 
 /// The owned handle type: an `OwnedFd`, as on Unix. The fake never writes to it.
 pub type OwnedPipe = OwnedFd;

@@ -3,6 +3,9 @@
 //! `classify` (the OS error table, E-1) and `pipe`. Backends build on `driver` and `core`,
 //! never on the public facade.
 
+#[cfg(unix)]
+mod posix;
+
 #[cfg(all(unix, not(any(loom, pipewriter_fake_backend))))]
 mod unix;
 #[cfg(all(unix, not(any(loom, pipewriter_fake_backend))))]

@@ -46,9 +46,7 @@
 //! - [`ioctl_tty(2)`](https://man7.org/linux/man-pages/man2/ioctl_tty.2.html); `TIOCGDEV` is
 //!   implemented in Linux's [`drivers/tty/tty_io.c`](https://github.com/torvalds/linux/blob/master/drivers/tty/tty_io.c)
 
-mod errors;
 pub(crate) mod fork;
-pub(crate) mod pipe;
 mod reactor;
 mod signal;
 mod worker;
@@ -62,7 +60,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rustix::fs::{FileType, OFlags};
 
-pub(crate) use errors::classify;
+pub(crate) use super::posix::errors::classify;
+pub(crate) use super::posix::pipe;
 
 use crate::core::Outcome;
 use crate::driver::{Backend, Provenance, Shared};
