@@ -538,14 +538,6 @@ impl PipeWriter {
         (handle, unwritten)
     }
 
-    /// The simulated kernel under this writer (model checking and Miri builds only; see
-    /// RELIABILITY.md).
-    #[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
-    #[doc(hidden)]
-    pub fn fake_device(&self) -> crate::sys::fake::Device {
-        self.shared.io.device()
-    }
-
     /// For the async adapters: see [`Shared::poll_write_bufs`].
     #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
     pub(crate) fn poll_write_bufs(

@@ -80,15 +80,10 @@ fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
 fn writer(mode: Mode, configure: impl FnOnce(Builder) -> Builder) -> (PipeWriter, Device) {
     let (reader, handle) = std::io::pipe().expect("pipe");
     drop(reader);
-    let builder = configure(Builder::new());
-    let writer = match mode {
-        // `exclusive` makes the provenance exclusive: the fake's completion mode.
-        Mode::Completion => builder.exclusive(true).build(handle),
-        // An `OwnedFd` has unknown provenance: the fake's readiness mode.
-        Mode::Readiness => builder.build(OwnedFd::from(handle)),
-    }
-    .expect("build");
-    let device = writer.fake_device();
+    let device = Device::for_next_writer(mode);
+    let writer = configure(Builder::new())
+        .build(OwnedFd::from(handle))
+        .expect("build");
     assert_eq!(device.mode(), mode);
     (writer, device)
 }

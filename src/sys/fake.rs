@@ -7,11 +7,12 @@
 //! ([`Device::set_reply`]: take all, a short write, an OS error), and reads back what the
 //! "reader" received ([`Device::received`]).
 //!
-//! The device drives the writer in one of two ways, chosen by the handle's provenance so that
-//! no public API is needed to pick one:
+//! The test makes the device first, in the mode it wants ([`Device::for_next_writer`]), and
+//! the next writer built on that thread is served by it. It drives the writer in one of two
+//! ways:
 //!
-//! - [`Mode::Completion`] (handles built with `Builder::exclusive(true)`, `std::io::PipeWriter`,
-//!   `ChildStdin`): the pattern of the Windows overlapped backend. The kernel thread asks the
+//! - [`Mode::Completion`]: the pattern of the Windows overlapped backend, through the driver's
+//!   one completion loop (the very code Windows runs). The kernel thread asks the
 //!   core for chunks (`Shared::begin`), *parks* them with the writer as the in-flight
 //!   operation, and completes the operation in a later step (`Shared::complete`,
 //!   `Shared::dispatch`), then chains the next one. The kernel reads the data through raw
@@ -19,8 +20,7 @@
 //!   before the kernel says done (W-5), Miri would report a use after free. `cancel` (from
 //!   `stop`) does not wait: the kernel completes the parked operation as cancelled, with as
 //!   many bytes as the test's reply says were taken before the cancel.
-//! - [`Mode::Readiness`] (handles of unknown provenance: `OwnedFd`, `File`): the pattern of
-//!   the Unix reactor. The kernel thread calls `Shared::drive`, whose writes are synchronous,
+//! - [`Mode::Readiness`]: the pattern of the Unix reactor. The kernel thread calls `Shared::drive`, whose writes are synchronous,
 //!   and a write to an idle writer may go out at once from the caller's thread
 //!   (`Io::write_now`), as on Unix.
 //!
@@ -406,38 +406,42 @@ impl fmt::Debug for Io {
     }
 }
 
-impl Io {
-    /// The device, for the test's kernel thread.
-    pub(crate) fn device(&self) -> Device {
-        self.device.clone()
+std::thread_local! {
+    /// The device the next writer built on this thread gets (see `Device::for_next_writer`).
+    static NEXT: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Device {
+    /// A simulated kernel in `mode`, which serves the next writer built on this thread.
+    pub fn for_next_writer(mode: Mode) -> Device {
+        let device = Device {
+            inner: Arc::new(Inner {
+                mode,
+                state: Mutex::new(State {
+                    work: Work::None,
+                    reply: None,
+                    cancelled: false,
+                    handle: None,
+                    detached: false,
+                    shutdown: false,
+                    received: Vec::new(),
+                    served: Served::default(),
+                }),
+                changed: Condvar::new(),
+            }),
+        };
+        NEXT.with(|next| *next.borrow_mut() = Some(device.clone()));
+        device
     }
 }
 
 impl Backend for Io {
-    fn new(handle: OwnedFd, provenance: Provenance) -> io::Result<Io> {
-        let mode = match provenance {
-            Provenance::Exclusive => Mode::Completion,
-            Provenance::Unknown => Mode::Readiness,
-        };
-        let state = State {
-            work: Work::None,
-            reply: None,
-            cancelled: false,
-            handle: Some(handle),
-            detached: false,
-            shutdown: false,
-            received: Vec::new(),
-            served: Served::default(),
-        };
-        Ok(Io {
-            device: Device {
-                inner: Arc::new(Inner {
-                    mode,
-                    state: Mutex::new(state),
-                    changed: Condvar::new(),
-                }),
-            },
-        })
+    fn new(handle: OwnedFd, _provenance: Provenance) -> io::Result<Io> {
+        let device = NEXT.with(|next| next.borrow_mut().take()).ok_or_else(|| {
+            io::Error::other("the simulated kernel: call Device::for_next_writer before build")
+        })?;
+        device.lock().handle = Some(handle);
+        Ok(Io { device })
     }
 
     /// Nothing to start: the test drives the simulated kernel.
