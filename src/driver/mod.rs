@@ -23,50 +23,33 @@
 //! (`sys::process`); in a forked child the facade sees the difference first and treats the
 //! writer as inert, before taking any lock (see `sys/unix/fork.rs`).
 
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::core::{Begin, Core, IoState, Kick, Next, Outcome, Phase, Unwritten};
-use crate::event::{Event, EventReceiver, Mailbox};
+use crate::core::{Begin, Core, IoState, Next, Outcome, Phase, Unwritten};
+use crate::event::{Event, Mailbox};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::thread::{self, ThreadId};
 use crate::sync::{Arc, Condvar, Instant, Mutex, MutexGuard};
 use crate::sys;
 
 mod backend;
+mod delivery;
+mod poll;
+mod readiness;
 // Only backends whose writes complete asynchronously use it: Windows, and the simulated
 // kernel of model-checking and Miri builds.
 #[cfg(any(windows, loom, pipewriter_fake_backend))]
 pub(crate) mod completion;
 
 pub(crate) use backend::Backend;
-
-/// Writes go out from the caller's thread at most once per this interval (see
-/// `Shared::write_now`); closer writes are gathered by the I/O context.
-const DIRECT_WRITE_GAP: Duration = Duration::from_micros(4);
-
-#[cfg(not(loom))]
-std::thread_local! {
-    /// How many event handlers are running on this thread (they may nest across writers).
-    static HANDLER_DEPTH: Cell<u32> = const { Cell::new(0) };
-}
-
-#[cfg(loom)]
-loom::thread_local! {
-    /// How many event handlers are running on this thread (they may nest across writers).
-    static HANDLER_DEPTH: Cell<u32> = Cell::new(0);
-}
-
-/// True when the current thread is inside an event handler of any writer.
-pub(crate) fn in_handler() -> bool {
-    HANDLER_DEPTH.with(|d| d.get() > 0)
-}
+use delivery::contain;
+pub(crate) use delivery::in_handler;
 
 pub(crate) type Handler = Box<dyn Fn(Event) + Send + Sync + 'static>;
 
@@ -136,12 +119,6 @@ impl Wakeups {
         for waker in self.0 {
             contain("an async task's waker", || waker.wake());
         }
-    }
-}
-
-fn add_waker(list: &mut Vec<Waker>, waker: &Waker) {
-    if !list.iter().any(|w| w.will_wake(waker)) {
-        list.push(waker.clone());
     }
 }
 
@@ -223,25 +200,6 @@ impl Shared {
         self.state.try_lock().ok()
     }
 
-    /// A receiver over this writer's mailbox (W-8), made (or made afresh, when every receiver
-    /// was dropped) on demand.
-    pub(crate) fn events(&self) -> EventReceiver {
-        let mut state = self.lock();
-        if state.mailbox.as_ref().is_some_and(|m| !m.has_receivers()) {
-            state.mailbox = None;
-        }
-        if state.mailbox.is_none() && self.handler.is_none() {
-            // Nobody listened so far: start the receiver with a clean slate, but keep what
-            // still holds (a `Writable` a refused write waits for, the end).
-            state.core.forget_progress();
-        }
-        let mailbox = state
-            .mailbox
-            .get_or_insert_with(|| std::sync::Arc::new(Mailbox::new()))
-            .clone();
-        EventReceiver::new(mailbox)
-    }
-
     /// `stop` (W-10): no more I/O or events; cancels the OS write in flight, waits until the OS
     /// is done with it and (unless called from a handler, W-13) until no handler of this
     /// writer runs on another thread, then takes what was not written.
@@ -276,98 +234,6 @@ impl Shared {
             mailbox.close();
         }
         unwritten
-    }
-
-    /// For the async adapters: queues as much of `buf` as fits under the high-water
-    /// mark, or registers the task to be woken when the queue falls to the low-water mark.
-    /// Cancel-safe: `Pending` queued nothing, `Ready(Ok(n))` queued exactly `n` bytes.
-    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
-    pub(crate) fn poll_write_bufs(
-        this: &Arc<Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        let mut state = this.lock();
-        if let Err(refusal) = state.core.admit(0) {
-            return Poll::Ready(Err(refusal.to_error()));
-        }
-        if total == 0 {
-            return Poll::Ready(Ok(0));
-        }
-        let room = state.core.room();
-        if room == 0 {
-            if state.core.queued() == 0 {
-                // Only a hard limit of 0 leaves no room in an empty queue: no progress would
-                // ever wake the task.
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "the writer's hard limit of 0 bytes refuses every write",
-                )));
-            }
-            add_waker(&mut state.write_wakers, cx.waker());
-            return Poll::Pending;
-        }
-        let mut take = total.min(room);
-        if let Err(refusal) = state.core.admit(take) {
-            // Only the hard limit can refuse here: wait for room like above.
-            if refusal == crate::core::Refusal::HardLimit {
-                add_waker(&mut state.write_wakers, cx.waker());
-                return Poll::Pending;
-            }
-            return Poll::Ready(Err(refusal.to_error()));
-        }
-        let n = take;
-        let (_, kick) = state.core.accept(n, |queue| {
-            for buf in bufs {
-                if take == 0 {
-                    break;
-                }
-                let part = buf.len().min(take);
-                queue.push_slice(&buf[..part]);
-                take -= part;
-            }
-        });
-        drop(state);
-        if kick == Kick::Yes {
-            sys::Io::kick(this);
-        }
-        Poll::Ready(Ok(n))
-    }
-
-    /// For the async adapters: ready when everything accepted so far is written.
-    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
-    pub(crate) fn poll_flush_all(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut state = self.lock();
-        // Not `queued() == 0`: `stop` empties the queue without writing it.
-        if state.core.written() == state.core.accepted() {
-            return Poll::Ready(Ok(()));
-        }
-        if let Some(error) = ended_error(&state) {
-            return Poll::Ready(Err(error));
-        }
-        add_waker(&mut state.flush_wakers, cx.waker());
-        Poll::Pending
-    }
-
-    /// For the async adapters: flushes, then closes the handle (the reader sees
-    /// end-of-file).
-    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
-    pub(crate) fn poll_close_all(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut state = self.lock();
-        match state.core.phase() {
-            Phase::Closed => return Poll::Ready(Ok(())),
-            Phase::Open | Phase::Closing => {}
-            _ => return Poll::Ready(Err(ended_error(&state).unwrap_or_else(timed_out))),
-        }
-        let close_now = state.core.request_close();
-        if close_now {
-            drop(state);
-            self.close_handle();
-            return Poll::Ready(Ok(()));
-        }
-        add_waker(&mut state.flush_wakers, cx.waker());
-        Poll::Pending
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -450,73 +316,6 @@ impl Shared {
         self.lock().core.resume();
     }
 
-    /// Writes queued data with `write` (one synchronous OS write per call) until the queue is
-    /// empty, the pipe is full, an error ends the writer, or `max_rounds` writes were made.
-    /// Events are delivered between writes. Called only from the I/O context, never with a
-    /// lock held.
-    pub(crate) fn drive(
-        &self,
-        bufs: &mut Vec<Bytes>,
-        max_rounds: usize,
-        mut write: impl FnMut(&[Bytes]) -> Outcome,
-    ) -> Step {
-        // The lock is held from one completion to the next begin when nothing has to be
-        // woken or delivered in between: one lock round trip per OS write.
-        let mut state = self.lock();
-        for _ in 0..max_rounds {
-            match state.core.begin(bufs) {
-                Begin::Submit(_) => {}
-                Begin::Idle => {
-                    let pending = state.core.has_events() && self.has_consumers(&state);
-                    drop(state);
-                    if pending {
-                        self.dispatch();
-                    }
-                    return Step::Idle;
-                }
-                Begin::Close => {
-                    drop(state);
-                    self.close_handle();
-                    self.dispatch();
-                    return Step::Done;
-                }
-                Begin::Halt => {
-                    let wakeups = self.notify(&mut state);
-                    drop(state);
-                    wakeups.wake();
-                    self.dispatch();
-                    return Step::Done;
-                }
-            }
-            drop(state);
-            let outcome = match self.injected_fault(bufs) {
-                Some(outcome) => outcome,
-                None => write(bufs),
-            };
-            state = self.lock();
-            let next = state.core.complete(outcome);
-            let wakeups = self.notify(&mut state);
-            let pending = state.core.has_events() && self.has_consumers(&state);
-            if pending || !wakeups.is_empty() || next != Next::Continue {
-                drop(state);
-                wakeups.wake();
-                bufs.clear();
-                if pending {
-                    self.dispatch();
-                }
-                match next {
-                    Next::Continue => {}
-                    Next::AwaitWritable => return Step::AwaitWritable,
-                    Next::RetryAfter(delay) => return Step::RetryAfter(delay),
-                    Next::Halt => return Step::Done,
-                }
-                state = self.lock();
-            }
-        }
-        drop(state);
-        Step::Yield
-    }
-
     /// Test support (the `fault-injection` feature): asks the injector about the OS write of
     /// `bufs`. `Some(outcome)` replaces the write; a short write trims `bufs`. Backends whose
     /// writes complete asynchronously call this before starting one; `drive` does it itself.
@@ -576,104 +375,6 @@ impl Shared {
         }
     }
 
-    /// The writer went from idle to having queued data (`state` is the caller's guard):
-    /// either writes once right here on the caller's thread ([`Shared::write_now`]), or kicks
-    /// the backend.
-    pub(crate) fn start(this: &Arc<Self>, state: MutexGuard<'_, State>) {
-        match this.write_now(state) {
-            Some(true) => {}
-            Some(false) | None => sys::Io::kick(this),
-        }
-    }
-
-    /// One non-blocking write on the caller's thread, for a writer that was idle, so that a
-    /// lone message does not pay for waking the I/O thread (a wake-up costs tens of
-    /// microseconds on a quiet machine; the write itself about one). Taken at most once per
-    /// [`DIRECT_WRITE_GAP`]: a burst of writes is left to the I/O context, which gathers it
-    /// into few OS writes (W-4). Never delivers events (W-8): if there are some for a
-    /// listener, the backend is kicked to deliver them.
-    ///
-    /// `None`: not attempted. `Some(true)`: done, the writer is idle again. `Some(false)`: the
-    /// I/O context must take over (data left, pipe full, events to deliver, writer ended).
-    fn write_now(&self, mut state: MutexGuard<'_, State>) -> Option<bool> {
-        if !self.io.can_write_now() {
-            return None;
-        }
-        let now = Instant::now();
-        if state
-            .last_direct
-            .is_some_and(|last| now.saturating_duration_since(last) < DIRECT_WRITE_GAP)
-        {
-            return None;
-        }
-        state.last_direct = Some(now);
-        let mut bufs = Vec::new();
-        if !matches!(state.core.begin(&mut bufs), Begin::Submit(_)) {
-            return Some(false);
-        }
-        drop(state);
-        let outcome = match self.injected_fault(&mut bufs) {
-            Some(outcome) => outcome,
-            None => self.io.write_now(&bufs),
-        };
-        let mut state = self.lock();
-        let next = state.core.complete(outcome);
-        let wakeups = self.notify(&mut state);
-        let deliver = state.core.has_events() && self.has_consumers(&state);
-        let idle = next == Next::Continue && !deliver && state.core.settle_if_empty();
-        drop(state);
-        wakeups.wake();
-        drop(bufs);
-        Some(idle)
-    }
-
-    /// True when someone listens to events. Without a listener, events stay coalesced in the
-    /// core (a few counters) and delivery is skipped on the write path.
-    fn has_consumers(&self, state: &State) -> bool {
-        self.handler.is_some() || state.mailbox.as_ref().is_some_and(|m| m.has_receivers())
-    }
-
-    /// Delivers pending events to the handler and the receiver (W-8): one thread at a time,
-    /// without the lock, never re-entrantly. A delivery that finds another one running leaves
-    /// its events to it.
-    pub(crate) fn dispatch(&self) {
-        let me = thread::current().id();
-        let mut state = self.lock();
-        if state.delivering.is_some() || !state.core.has_events() {
-            return;
-        }
-        state.delivering = Some(me);
-        let mut batch = Vec::new();
-        loop {
-            state.core.take_events(&mut batch);
-            if batch.is_empty() || self.silenced.load(Ordering::Acquire) {
-                state.delivering = None;
-                let wakeups = self.notify(&mut state);
-                drop(state);
-                wakeups.wake();
-                return;
-            }
-            if state.mailbox.as_ref().is_some_and(|m| !m.has_receivers()) {
-                // The last receiver was dropped: detach, so nothing piles up for nobody.
-                state.mailbox = None;
-            }
-            let mailbox = state.mailbox.clone();
-            drop(state);
-            for event in batch.drain(..) {
-                if self.silenced.load(Ordering::Acquire) {
-                    break;
-                }
-                if let Some(mailbox) = &mailbox {
-                    mailbox.post(event.clone());
-                }
-                if let Some(handler) = &self.handler {
-                    call_handler(handler, event);
-                }
-            }
-            state = self.lock();
-        }
-    }
-
     /// Blocks until `check` yields a value or the deadline passes; the lock is released while
     /// waiting. `check` runs under the lock.
     pub(crate) fn wait_until<R>(
@@ -724,25 +425,6 @@ impl Drop for Shared {
         }
         if let Some(handler) = self.handler.take() {
             contain("dropping an event handler", || drop(handler));
-        }
-    }
-}
-
-fn call_handler(handler: &Handler, event: Event) {
-    HANDLER_DEPTH.with(|d| d.set(d.get() + 1));
-    contain("an event handler", || handler(event));
-    HANDLER_DEPTH.with(|d| d.set(d.get() - 1));
-}
-
-/// Runs user code on the I/O context — a handler, a waker, or their drops — so that a panic
-/// in it stops there (W-8, W-13): the I/O context carries on for every writer. The panic's
-/// payload is dropped under the same guard (a payload's own drop may panic), and leaked if
-/// even that panics.
-fn contain(what: &str, user_code: impl FnOnce()) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(user_code)) {
-        log::error!("pipewriter: {what} panicked; the writer carries on");
-        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-            std::mem::forget(again);
         }
     }
 }
