@@ -18,6 +18,9 @@
 //! The pool's lock is only ever tried, never waited for: a block is allocated or freed
 //! directly when another thread holds it, so a `fork()` taken while some thread held the lock
 //! cannot leave the child waiting for it (W-15).
+// Unsafe: a staging block is shared between the tail that fills it and the `Bytes` segments
+// read out of it, through one raw pointer (see `Block`).
+#![allow(unsafe_code)]
 
 use std::sync::{Arc, Mutex};
 

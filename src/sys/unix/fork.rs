@@ -21,6 +21,8 @@
 //! - [`pthread_atfork(3)`](https://man7.org/linux/man-pages/man3/pthread_atfork.3.html)
 //! - [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html)
 //! - [`epoll(7)`](https://man7.org/linux/man-pages/man7/epoll.7.html) (Q6: what a child shares)
+// Unsafe: `pthread_atfork` through libc.
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;

@@ -45,6 +45,8 @@
 //!   [`pty(7)`](https://man7.org/linux/man-pages/man7/pty.7.html)
 //! - [`ioctl_tty(2)`](https://man7.org/linux/man-pages/man2/ioctl_tty.2.html); `TIOCGDEV` is
 //!   implemented in Linux's [`drivers/tty/tty_io.c`](https://github.com/torvalds/linux/blob/master/drivers/tty/tty_io.c)
+// Unsafe: `ioctl(TIOCGDEV)` through libc.
+#![allow(unsafe_code)]
 
 pub(crate) mod fork;
 mod reactor;

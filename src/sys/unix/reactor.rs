@@ -21,6 +21,8 @@
 //!
 //! Lock order: a writer's state lock may be held when `schedule` takes the reactor lock; the
 //! reactor thread never takes a writer's lock while holding the reactor lock.
+// Unsafe: the leaked reactor behind an `AtomicPtr`, and `polling`'s registration contract.
+#![allow(unsafe_code)]
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

@@ -75,6 +75,8 @@
 //!   <https://man7.org/linux/man-pages/man5/proc.5.html>
 //! - FreeBSD sigtimedwait(2): <https://man.freebsd.org/cgi/man.cgi?query=sigtimedwait&sektion=2>
 //! - NetBSD fcntl(2), `F_SETNOSIGPIPE`: <https://man.netbsd.org/fcntl.2>
+// Unsafe: signal masks and `sigtimedwait` through libc.
+#![allow(unsafe_code)]
 
 /// Blocks `SIGPIPE` in the calling thread (only ever called on the crate's own threads).
 pub(super) fn block_sigpipe_in_this_thread() {

@@ -19,6 +19,8 @@
 //! - [`SetThreadpoolWait`](https://learn.microsoft.com/windows/win32/api/threadpoolapiset/nf-threadpoolapiset-setthreadpoolwait)
 //! - [`WaitForThreadpoolWaitCallbacks`](https://learn.microsoft.com/windows/win32/api/threadpoolapiset/nf-threadpoolapiset-waitforthreadpoolwaitcallbacks)
 //! - [`DisassociateCurrentThreadFromCallback`](https://learn.microsoft.com/windows/win32/api/threadpoolapiset/nf-threadpoolapiset-disassociatecurrentthreadfromcallback)
+// Unsafe: the owned kernel objects (events, thread-pool waits) and their Win32 calls.
+#![allow(unsafe_code)]
 
 use std::cell::Cell;
 use std::ffi::c_void;

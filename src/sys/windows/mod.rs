@@ -55,6 +55,8 @@
 //! # References
 //! - [`NtQueryInformationFile`](https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntqueryinformationfile)
 //! - [`FILE_MODE_INFORMATION`](https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/ns-ntifs-_file_mode_information)
+// Unsafe: Win32 and NT calls (handle mode and access, pipe quotas).
+#![allow(unsafe_code)]
 
 mod errors;
 mod kernel;

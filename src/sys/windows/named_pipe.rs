@@ -6,6 +6,8 @@
 //! - [`CreateFileW` and pipe clients](https://learn.microsoft.com/windows/win32/ipc/pipe-client)
 //! - [Impersonation levels](https://learn.microsoft.com/windows/win32/secauthz/impersonation-levels)
 //! - [Named pipe security](https://learn.microsoft.com/windows/win32/ipc/named-pipe-security-and-access-rights)
+// Unsafe: Win32 named pipe, security descriptor and token calls.
+#![allow(unsafe_code)]
 
 use std::ffi::c_void;
 use std::io;

@@ -41,6 +41,8 @@
 //! - [`WriteFile`](https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-writefile)
 //! - [`GetOverlappedResult`](https://learn.microsoft.com/windows/win32/api/ioapiset/nf-ioapiset-getoverlappedresult)
 //! - [`CancelIoEx`](https://learn.microsoft.com/windows/win32/fileio/cancelioex-func)
+// Unsafe: overlapped `WriteFile`, the pinned `OVERLAPPED` and thread-pool callbacks.
+#![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
 use std::ffi::c_void;

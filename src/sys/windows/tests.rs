@@ -1,5 +1,7 @@
 //! Unit tests of the Windows backend that need its internals: handle hygiene (P-5), mode
 //! detection (P-1, P-2), staging (W-4).
+// Unsafe: Win32 calls that inspect the objects the backend made.
+#![allow(unsafe_code)]
 
 use std::io::Read;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};

@@ -11,6 +11,8 @@
 //!
 //! # References
 //! - [`CancelSynchronousIo`](https://learn.microsoft.com/windows/win32/fileio/cancelsynchronousio-func)
+// Unsafe: blocking `WriteFile` and `CancelSynchronousIo`.
+#![allow(unsafe_code)]
 
 use std::fmt;
 use std::os::windows::io::AsRawHandle;
