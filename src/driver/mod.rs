@@ -25,7 +25,6 @@
 
 use std::fmt;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -324,14 +323,13 @@ impl Shared {
         #[cfg(feature = "fault-injection")]
         if let Some(injector) = &self.injector {
             // The injector is the test's code: a panic in it is that writer's fatal error.
-            return panic::catch_unwind(AssertUnwindSafe(|| injector.apply(bufs))).unwrap_or_else(
-                |payload| {
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| injector.apply(bufs)))
+                .unwrap_or_else(|payload| {
                     std::mem::forget(payload);
                     Some(Outcome::Fatal(io::Error::other(
                         "the fault injector panicked",
                     )))
-                },
-            );
+                });
         }
         let _ = bufs;
         None

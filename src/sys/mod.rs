@@ -29,6 +29,7 @@ mod windows;
 #[cfg(windows)]
 pub use windows::OwnedPipe;
 #[cfg(windows)]
+#[allow(unused_imports)] // the table is used by backends' tests and fault injection
 pub(crate) use windows::{classify, named_pipe, pipe, Io};
 
 /// Fork generations (W-15): `register()` when a writer is built, `generation()` to compare.
