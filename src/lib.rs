@@ -125,3 +125,9 @@ pub use crate::writer::{Builder, DropPolicy, IntoPipeHandle, OwnedPipe, Payload,
 #[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
 #[doc(hidden)]
 pub use crate::sys::fake as fake_backend;
+
+/// The core's reference model, for the fuzz target (`cargo fuzz` builds with `--cfg fuzzing`);
+/// not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use crate::core::model as fuzzing;
