@@ -80,9 +80,10 @@
 //! - **`Written` means the OS took the bytes**, not that the reader read them: a pipe holds
 //!   some (64 KiB by default on Linux) that a reader may never consume.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
-// The fake backend of model-checking and Miri builds leaves some of the real backends' helpers
-// unused.
-#![cfg_attr(any(loom, pipewriter_fake_backend), allow(dead_code))]
+// Unsafe code only where the crate talks to the OS or shares raw memory: each such file says
+// why, with an `allow` of its own.
+#![deny(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod async_io;

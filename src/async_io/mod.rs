@@ -22,6 +22,7 @@ mod tokio;
 ///
 /// ```no_run
 /// # #[cfg(feature = "tokio")]
+/// # #[allow(dead_code)]
 /// # async fn demo() -> std::io::Result<()> {
 /// use std::process::{Command, Stdio};
 /// use pipewriter::{AsyncPipeWriter, PipeWriter};

@@ -565,7 +565,8 @@ impl Core {
     }
 
     /// The I/O context cannot go on (e.g. it cannot wait for the handle): fatal (E-4).
-    #[cfg_attr(windows, allow(dead_code))] // Only the Unix reactor waits for readiness.
+    // Only the Unix reactor waits for readiness (not Windows, not the simulated kernel).
+    #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn fail(&mut self, error: io::Error) {
         if matches!(self.phase, Phase::Open | Phase::Closing) && self.io != IoState::InFlight {
             log::warn!("pipe writer failed: {error}");
