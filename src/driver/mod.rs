@@ -3,7 +3,11 @@
 //! a caller's thread), the steps of asynchronous completion ([`Shared::begin`],
 //! [`Shared::complete`]), event delivery ([`Shared::dispatch`]) and the waits. The public
 //! facade (`writer.rs`) and the backends (`sys/`) both build on this module; it knows nothing
-//! of either: dependencies run one way, `core` → `driver` → `sys` → `writer`.
+//! of either: dependencies run one way, `core` → `driver` → `sys` → `writer`, with one
+//! exception by design: the driver names the backend `sys` selected for the target
+//! (`sys::Io`, and its handle type) to store and call it through the [`Backend`] trait with
+//! static dispatch, as parking_lot_core does with its `ThreadParker`. Nothing else of `sys` is
+//! used here.
 //!
 //! # Locking
 //! One mutex per writer, `Shared::state`, guards the core and the delivery state. It is
