@@ -265,20 +265,21 @@ impl Shared {
     // Only the Unix reactor waits for readiness.
     #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn fail_io(&self, error: io::Error) {
-        let mut state = self.lock();
-        state.core.fail(error);
-        let wakeups = self.notify(&mut state);
-        drop(state);
-        wakeups.wake();
-        self.dispatch();
+        self.end_with(|core| core.fail(error));
     }
 
     /// The I/O context lost track of this writer (a panic while driving it): it fails, and
     /// whoever waits for it is released (see `Core::abandon`).
     #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn abandon(&self, error: io::Error) {
+        self.end_with(|core| core.abandon(error));
+    }
+
+    /// Ends the writer from the I/O context with `end`, then wakes and delivers.
+    #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
+    fn end_with(&self, end: impl FnOnce(&mut Core)) {
         let mut state = self.lock();
-        state.core.abandon(error);
+        end(&mut state.core);
         let wakeups = self.notify(&mut state);
         drop(state);
         wakeups.wake();
