@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc as StdArc, Mutex as StdMutex, Weak};
 use std::time::Duration;
 
+use libc::{EAGAIN, ENOMEM, EPIPE};
 use pipewriter::fake_backend::{Device, Mode, Reply};
 use pipewriter::{Builder, DropPolicy, Event, PipeWriter, Unwritten};
 
@@ -33,10 +34,6 @@ use std::thread;
 
 /// Long enough never to pass: loom does not model time, and a timed wait there is untimed.
 const PATIENCE: Duration = Duration::from_secs(3600);
-
-const EPIPE: i32 = 32;
-const ENOMEM: i32 = 12;
-const EAGAIN: i32 = 11;
 
 /// Runs `f` under loom (every interleaving within the preemption bound) or, without loom,
 /// a few times on plain threads. Prints how many executions were checked.

@@ -135,41 +135,30 @@ pub fn wait_until_pipe_full(writer: &pipewriter::PipeWriter) {
     }
 }
 
-/// Raw OS codes for fault injection, per platform.
+/// Raw OS codes for fault injection, from the platform's own headers.
+#[cfg(unix)]
 pub mod codes {
-    #[cfg(unix)]
-    pub const PEER_CLOSED: i32 = libc_codes::EPIPE;
-    #[cfg(windows)]
-    pub const PEER_CLOSED: i32 = 232; // ERROR_NO_DATA
-    #[cfg(unix)]
-    pub const OUT_OF_MEMORY: i32 = libc_codes::ENOMEM;
-    #[cfg(windows)]
-    pub const OUT_OF_MEMORY: i32 = 8; // ERROR_NOT_ENOUGH_MEMORY
-    #[cfg(unix)]
-    pub const NO_BUFFERS: i32 = libc_codes::ENOBUFS;
-    #[cfg(windows)]
-    pub const NO_BUFFERS: i32 = 1450; // ERROR_NO_SYSTEM_RESOURCES
-    #[cfg(unix)]
-    pub const FATAL: i32 = libc_codes::EIO;
-    #[cfg(windows)]
-    pub const FATAL: i32 = 1117; // ERROR_IO_DEVICE
+    pub const PEER_CLOSED: i32 = libc::EPIPE;
+    pub const OUT_OF_MEMORY: i32 = libc::ENOMEM;
+    pub const NO_BUFFERS: i32 = libc::ENOBUFS;
+    pub const FATAL: i32 = libc::EIO;
     /// Interrupted and would-block exist only on Unix.
-    #[cfg(unix)]
-    pub const INTERRUPTED: Option<i32> = Some(libc_codes::EINTR);
-    #[cfg(windows)]
-    pub const INTERRUPTED: Option<i32> = None;
-    #[cfg(unix)]
-    pub const WOULD_BLOCK: Option<i32> = Some(libc_codes::EAGAIN);
-    #[cfg(windows)]
-    pub const WOULD_BLOCK: Option<i32> = None;
+    pub const INTERRUPTED: Option<i32> = Some(libc::EINTR);
+    pub const WOULD_BLOCK: Option<i32> = Some(libc::EAGAIN);
+}
 
-    #[cfg(target_os = "linux")]
-    mod libc_codes {
-        pub const EINTR: i32 = 4;
-        pub const EIO: i32 = 5;
-        pub const EAGAIN: i32 = 11;
-        pub const ENOMEM: i32 = 12;
-        pub const EPIPE: i32 = 32;
-        pub const ENOBUFS: i32 = 105;
-    }
+/// Raw OS codes for fault injection, from the platform's own headers.
+#[cfg(windows)]
+pub mod codes {
+    use windows_sys::Win32::Foundation::{
+        ERROR_IO_DEVICE, ERROR_NOT_ENOUGH_MEMORY, ERROR_NO_DATA, ERROR_NO_SYSTEM_RESOURCES,
+    };
+
+    pub const PEER_CLOSED: i32 = ERROR_NO_DATA as i32;
+    pub const OUT_OF_MEMORY: i32 = ERROR_NOT_ENOUGH_MEMORY as i32;
+    pub const NO_BUFFERS: i32 = ERROR_NO_SYSTEM_RESOURCES as i32;
+    pub const FATAL: i32 = ERROR_IO_DEVICE as i32;
+    /// Interrupted and would-block exist only on Unix.
+    pub const INTERRUPTED: Option<i32> = None;
+    pub const WOULD_BLOCK: Option<i32> = None;
 }
