@@ -3,7 +3,10 @@
 //! a check needs, the test says so and checks the flags instead.
 #![cfg(windows)]
 
+mod util;
+
 use std::ffi::c_void;
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::mem;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
@@ -12,8 +15,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use windows_sys::Win32::Foundation::{
-    GetHandleInformation, ERROR_PIPE_BUSY, FALSE, GENERIC_ALL, HANDLE, HANDLE_FLAG_INHERIT,
-    INVALID_HANDLE_VALUE, TRUE, WAIT_TIMEOUT,
+    ERROR_PIPE_BUSY, FALSE, GENERIC_ALL, HANDLE, INVALID_HANDLE_VALUE, TRUE, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Security::{
     AclSizeInformation, EqualSid, GetAce, GetAclInformation, GetKernelObjectSecurity,
@@ -36,23 +38,27 @@ use windows_sys::Win32::System::Threading::{
 };
 use windows_sys::Win32::System::IO::{GetOverlappedResult, OVERLAPPED};
 
-use pipewriter::{NamedPipeClientOptions, NamedPipeServerBuilder, PipeBuilder, PipeWriter};
+use pipewriter::{
+    NamedPipeClientOptions, NamedPipeServer, NamedPipeServerBuilder, PipeBuilder, PipeWriter,
+};
+use util::windows::{is_inheritable, unique_pipe_name, wide};
 
 /// `ACCESS_ALLOWED_ACE_TYPE` (in a windows-sys feature the crate does not enable).
 const ACCESS_ALLOWED_ACE_TYPE: u8 = 0;
 
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain(Some(0)).collect()
+/// How long the tests give a client to open and a server to connect.
+const CONNECT: Duration = Duration::from_secs(5);
+
+/// Options of a client that only reads.
+fn reading_client() -> NamedPipeClientOptions {
+    NamedPipeClientOptions::new().read(true).write(false)
 }
 
-fn unique_name(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        r"\\.\pipe\pipewriter-test-{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+/// A reading client of the server `name`, connected: the server's `connect` returned.
+fn connected_reader(server: &NamedPipeServer, name: &str) -> File {
+    let client = reading_client().open(name, CONNECT).unwrap();
+    server.connect(CONNECT).unwrap();
+    client
 }
 
 fn owned(handle: HANDLE) -> OwnedHandle {
@@ -130,7 +136,7 @@ impl Drop for Squatter {
 
 #[test]
 fn s1_squatted_name_is_never_used_and_another_name_is_taken() {
-    let squatted = unique_name("squat");
+    let squatted = unique_pipe_name("squat");
     let squatter = Squatter::new(&squatted);
     let names = squatted.clone();
     let (mut reader, write_end) = PipeBuilder::new()
@@ -149,7 +155,7 @@ fn s1_squatted_name_is_never_used_and_another_name_is_taken() {
     );
     // The pair is connected to itself: data goes through (written synchronously here, to
     // not depend on the writer).
-    let mut ours = std::fs::File::from(OwnedHandle::from(write_end));
+    let mut ours = File::from(OwnedHandle::from(write_end));
     let write = std::thread::spawn(move || ours.write_all(b"private"));
     let mut got = [0u8; 7];
     reader.read_exact(&mut got).unwrap();
@@ -160,7 +166,7 @@ fn s1_squatted_name_is_never_used_and_another_name_is_taken() {
 
 #[test]
 fn s1_creation_fails_closed_when_every_name_is_squatted() {
-    let squatted = unique_name("squat-all");
+    let squatted = unique_pipe_name("squat-all");
     let squatter = Squatter::new(&squatted);
     let names = squatted.clone();
     let error = PipeBuilder::new()
@@ -288,16 +294,9 @@ fn s1_pipe_dacl_read_back_is_owner_only() {
 #[test]
 fn s2_server_dacl_read_back_is_owner_only() {
     let server = NamedPipeServerBuilder::new()
-        .create(&unique_name("dacl"))
+        .create(&unique_pipe_name("dacl"))
         .unwrap();
     assert_owner_only(server.as_raw_handle());
-}
-
-fn is_inheritable(handle: HANDLE) -> bool {
-    let mut flags = 0;
-    // SAFETY: a valid handle; valid out pointer.
-    assert_ne!(unsafe { GetHandleInformation(handle, &mut flags) }, FALSE);
-    flags & HANDLE_FLAG_INHERIT != 0
 }
 
 #[test]
@@ -305,14 +304,10 @@ fn p5_every_handle_the_crate_creates_is_not_inheritable() {
     let (reader, write_end) = pipewriter::pipe().unwrap();
     assert!(!is_inheritable(reader.as_raw_handle()), "pipe read end");
     assert!(!is_inheritable(write_end.as_raw_handle()), "pipe write end");
-    let name = unique_name("inherit");
+    let name = unique_pipe_name("inherit");
     let server = NamedPipeServerBuilder::new().create(&name).unwrap();
     assert!(!is_inheritable(server.as_raw_handle()), "server");
-    let client = NamedPipeClientOptions::new()
-        .read(true)
-        .write(false)
-        .open(&name, Duration::from_secs(5))
-        .unwrap();
+    let client = reading_client().open(&name, CONNECT).unwrap();
     assert!(!is_inheritable(client.as_raw_handle()), "client");
     // The writer's own kernel objects (events, waits) are the backend's to check; its handle
     // stays the one checked above.
@@ -422,21 +417,16 @@ fn s2_servers_made_after_builder_calls_in_several_orders_work_locally() {
         ],
     ];
     for calls in orders {
-        let name = unique_name("orders");
+        let name = unique_pipe_name("orders");
         let builder = calls.iter().fold(NamedPipeServerBuilder::new(), apply);
         let server = builder.create(&name).unwrap();
-        let _client = NamedPipeClientOptions::new()
-            .read(true)
-            .write(false)
-            .open(&name, Duration::from_secs(5))
-            .unwrap();
-        server.connect(Duration::from_secs(5)).unwrap();
+        let _client = connected_reader(&server, &name);
     }
 }
 
 #[test]
 fn s2_first_instance_refuses_a_taken_name() {
-    let name = unique_name("taken");
+    let name = unique_pipe_name("taken");
     let _first = NamedPipeServerBuilder::new().create(&name).unwrap();
     let error = NamedPipeServerBuilder::new().create(&name).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::AlreadyExists, "{error}");
@@ -455,18 +445,18 @@ fn s2_invalid_names_and_settings_are_clear_errors() {
     assert_eq!(error.kind(), ErrorKind::InvalidInput);
     let error = NamedPipeServerBuilder::new()
         .max_instances(0)
-        .create(&unique_name("zero"))
+        .create(&unique_pipe_name("zero"))
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidInput);
     assert!(error.to_string().contains("max_instances"), "{error}");
     let error = NamedPipeServerBuilder::new()
         .access_outbound(false)
-        .create(&unique_name("noaccess"))
+        .create(&unique_pipe_name("noaccess"))
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidInput);
     let error = NamedPipeClientOptions::new()
         .write(false)
-        .open(&unique_name("noaccess"), Duration::ZERO)
+        .open(&unique_pipe_name("noaccess"), Duration::ZERO)
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidInput);
 }
@@ -474,24 +464,17 @@ fn s2_invalid_names_and_settings_are_clear_errors() {
 #[test]
 fn s2_opening_a_missing_pipe_is_not_found() {
     let error = NamedPipeClientOptions::new()
-        .open(&unique_name("missing"), Duration::from_millis(100))
+        .open(&unique_pipe_name("missing"), Duration::from_millis(100))
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotFound, "{error}");
 }
 
 #[test]
 fn s2_busy_pipe_is_waited_for_up_to_the_timeout() {
-    let name = unique_name("busy");
+    let name = unique_pipe_name("busy");
     let server = NamedPipeServerBuilder::new().create(&name).unwrap();
-    let _first = NamedPipeClientOptions::new()
-        .read(true)
-        .write(false)
-        .open(&name, Duration::from_secs(5))
-        .unwrap();
-    server.connect(Duration::from_secs(5)).unwrap();
-    let error = NamedPipeClientOptions::new()
-        .read(true)
-        .write(false)
+    let _first = connected_reader(&server, &name);
+    let error = reading_client()
         .open(&name, Duration::from_millis(200))
         .unwrap_err();
     let source = error
@@ -504,53 +487,37 @@ fn s2_busy_pipe_is_waited_for_up_to_the_timeout() {
 
 #[test]
 fn s2_connect_times_out_cleanly_and_can_wait_again() {
-    let name = unique_name("connect");
+    let name = unique_pipe_name("connect");
     let server = NamedPipeServerBuilder::new().create(&name).unwrap();
     let error = server.connect(Duration::from_millis(100)).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
-    let _client = NamedPipeClientOptions::new()
-        .read(true)
-        .write(false)
-        .open(&name, Duration::from_secs(5))
-        .unwrap();
-    server.connect(Duration::from_secs(5)).unwrap();
+    let _client = connected_reader(&server, &name);
 }
 
 #[test]
 fn s2_server_writes_to_a_client_through_a_pipe_writer() {
-    let name = unique_name("write");
+    let name = unique_pipe_name("write");
     let server = NamedPipeServerBuilder::new().create(&name).unwrap();
-    let mut client = NamedPipeClientOptions::new()
-        .read(true)
-        .write(false)
-        .open(&name, Duration::from_secs(5))
-        .unwrap();
-    server.connect(Duration::from_secs(5)).unwrap();
-    let writer = PipeWriter::new(server).unwrap();
-    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
-    let expected = data.clone();
-    let read = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        client.read_to_end(&mut out).map(|_| out)
-    });
-    writer.write(data).unwrap();
-    writer.close(Duration::from_secs(60)).unwrap();
-    assert!(read.join().unwrap().unwrap() == expected);
+    let client = connected_reader(&server, &name);
+    util::assert_writer_carries(
+        server,
+        client,
+        util::pattern(2, 2_000_000),
+        Duration::from_secs(60),
+    );
 }
 
 /// S-2: a server that impersonates our client gets identification level at most.
 #[test]
 fn s2_server_impersonating_a_client_gets_identification_only() {
-    let name = unique_name("impersonate");
+    let name = unique_pipe_name("impersonate");
     let server = NamedPipeServerBuilder::new()
         .access_inbound(true)
         .access_outbound(false)
         .create(&name)
         .unwrap();
-    let mut client = NamedPipeClientOptions::new()
-        .open(&name, Duration::from_secs(5))
-        .unwrap();
-    server.connect(Duration::from_secs(5)).unwrap();
+    let mut client = NamedPipeClientOptions::new().open(&name, CONNECT).unwrap();
+    server.connect(CONNECT).unwrap();
     client.write_all(b"x").unwrap();
 
     // Impersonation needs data read from the pipe first (an overlapped read: the server

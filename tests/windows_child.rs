@@ -2,76 +2,29 @@
 //! standard library opens overlapped): large transfers with a digest check, and a child that
 //! exits early.
 //!
-//! The child is this test executable itself, started with an environment variable that makes
-//! the test function act as a reader (so no separate program has to be built, which works the
-//! same cross-compiled and under Wine).
+//! The child is the tests' child program, `examples/pipe_child.rs`, reading its stdin with
+//! `sha256 [LIMIT]`: build the examples first under Wine (`cargo build --examples --target
+//! x86_64-pc-windows-gnu`).
 #![cfg(windows)]
 
+mod util;
+
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pipewriter::{Builder, Event};
-use sha2::{Digest, Sha256};
+use pipewriter::Builder;
+use util::{pattern, sha256_hex, WINE_PATIENCE};
 
-#[path = "util/windows.rs"]
-mod win;
-
-/// Set in the child: read stdin (up to the given number of bytes, or to the end when empty),
-/// print `READ <count> <sha256>` and exit.
-const CHILD_ENV: &str = "PIPEWRITER_TEST_STDIN_READER";
-
-const PATIENCE: Duration = Duration::from_secs(120);
-
-/// The child's side: never returns.
-fn child_reader(limit: &str) -> ! {
-    let limit: Option<usize> = limit.parse().ok();
-    let mut stdin = std::io::stdin().lock();
-    let mut digest = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut count = 0usize;
-    loop {
-        let want = match limit {
-            Some(l) if count >= l => break,
-            Some(l) => buf.len().min(l - count),
-            None => buf.len(),
-        };
-        match stdin.read(&mut buf[..want]) {
-            Ok(0) => break,
-            Ok(n) => {
-                digest.update(&buf[..n]);
-                count += n;
-            }
-            Err(e) => {
-                eprintln!("child: read failed: {e}");
-                std::process::exit(3);
-            }
-        }
+/// A child that reads its stdin (up to `limit` bytes, or to the end), then prints the count
+/// and digest of what it read.
+fn spawn_reader(limit: Option<usize>) -> std::process::Child {
+    match limit {
+        Some(limit) => util::pipe_child(&["sha256", &limit.to_string()]),
+        None => util::pipe_child(&["sha256"]),
     }
-    let hex: String = digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    // On a line of its own: the test harness has printed "test NAME ... " without a newline.
-    println!("\nREAD {count} {hex}");
-    std::process::exit(0);
 }
 
-/// Starts this executable as a stdin reader running `test` (which must call
-/// `child_reader` first thing when `CHILD_ENV` is set).
-fn spawn_reader(test: &str, limit: Option<usize>) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, limit.map_or(String::new(), |l| l.to_string()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the reader child")
-}
-
-/// The `READ <count> <sha256>` line of the child's output.
+/// The count and SHA-256 of what the child read, from its `<sha256> <count>` line.
 fn child_report(mut child: std::process::Child) -> (usize, String) {
     let mut out = String::new();
     child
@@ -82,11 +35,10 @@ fn child_report(mut child: std::process::Child) -> (usize, String) {
         .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "child failed: {status:?}, output {out:?}");
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("READ "))
+    let (digest, count) = out
+        .trim()
+        .split_once(' ')
         .unwrap_or_else(|| panic!("no report in the child's output {out:?}"));
-    let (count, digest) = line.split_once(' ').unwrap();
     (count.parse().unwrap(), digest.to_string())
 }
 
@@ -94,16 +46,13 @@ fn child_report(mut child: std::process::Child) -> (usize, String) {
 /// many sizes and kinds; the child's digest matches.
 #[test]
 fn p1_child_stdin_64mib_digest_matches() {
-    if let Ok(limit) = std::env::var(CHILD_ENV) {
-        child_reader(&limit);
-    }
     const TOTAL: usize = 64 << 20;
-    let mut child = spawn_reader("p1_child_stdin_64mib_digest_matches", None);
+    let mut child = spawn_reader(None);
     let writer = Builder::new()
         .high_water(8 << 20)
         .build(child.stdin.take().unwrap())
         .unwrap();
-    let data = win::pattern(64, TOTAL);
+    let data = pattern(64, TOTAL);
     let mut offset = 0;
     let mut size = 1usize;
     while offset < TOTAL {
@@ -119,13 +68,10 @@ fn p1_child_stdin_64mib_digest_matches() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    writer.close(PATIENCE).unwrap();
+    writer.close(WINE_PATIENCE).unwrap();
     let (count, digest) = child_report(child);
     assert_eq!(count, TOTAL);
-    let expected: String = Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected = sha256_hex(&data);
     assert_eq!(
         digest, expected,
         "W-2: the child read exactly what was written"
@@ -138,35 +84,17 @@ fn p1_child_stdin_64mib_digest_matches() {
 #[test]
 fn e2_child_exits_early_peer_closed_with_exact_unwritten() {
     const LIMIT: usize = (1 << 20) + 1000;
-    if let Ok(limit) = std::env::var(CHILD_ENV) {
-        child_reader(&limit);
-    }
     const TOTAL: usize = 16 << 20;
-    let mut child = spawn_reader(
-        "e2_child_exits_early_peer_closed_with_exact_unwritten",
-        Some(LIMIT),
-    );
+    let mut child = spawn_reader(Some(LIMIT));
     let writer = Builder::new().build(child.stdin.take().unwrap()).unwrap();
     let events = writer.events();
-    let data = win::pattern(65, TOTAL);
+    let data = pattern(65, TOTAL);
     writer.write(&data[..]).unwrap();
     let (count, digest) = child_report(child);
     assert_eq!(count, LIMIT);
-    let expected: String = Sha256::digest(&data[..LIMIT])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected = sha256_hex(&data[..LIMIT]);
     assert_eq!(digest, expected);
-    let unwritten = loop {
-        match events
-            .recv_timeout(PATIENCE)
-            .expect("PeerClosed never came")
-        {
-            Event::PeerClosed { unwritten } => break unwritten,
-            Event::Failed { error, .. } => panic!("E-2: a child exiting is not a failure: {error}"),
-            _ => {}
-        }
-    };
+    let (unwritten, _) = util::wait_for_peer_closed(&events, WINE_PATIENCE);
     let written = writer.bytes_written() as usize;
     assert_eq!(written + unwritten, TOTAL, "W-6");
     assert!(

@@ -5,10 +5,8 @@
 //! so next to the assertion.
 #![cfg(windows)]
 
-#[path = "util/windows.rs"]
-mod win;
+mod util;
 
-use std::fs::File;
 use std::io::{BufReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
@@ -19,16 +17,8 @@ use bytes::Bytes;
 use pipewriter::fault::Fault;
 use pipewriter::{Builder, DropPolicy, Event, PipeWriter};
 use sha2::{Digest, Sha256};
-use win::{available, overlapped_pipe, pattern};
-
-/// Generous bound for waits that should finish quickly; only a hang reaches it.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn read_exactly(reader: &mut File, n: usize) -> Vec<u8> {
-    let mut out = vec![0u8; n];
-    reader.read_exact(&mut out).expect("read");
-    out
-}
+use util::windows::{available, overlapped_pipe, read_exactly, StopRace, OVERLAPPED_HANDLES};
+use util::{paced_reader, pattern, stop_and_check_suffix, ReadError, Xorshift, WINE_PATIENCE};
 
 /// One record of the multi-threaded test: `[thread u8][seq u32][len u32][payload]`.
 fn record(thread: u8, seq: u32, len: usize) -> Vec<u8> {
@@ -107,12 +97,9 @@ fn p1_named_pipe_256mib_eight_writer_threads_checksums_match() {
                 let mut digest = Sha256::new();
                 let mut sent = 0usize;
                 let mut seq = 0u32;
-                let mut rng = u64::from(t) * 0x9E37_79B9 + 7;
+                let mut rng = Xorshift::new(u64::from(t));
                 while sent < TOTAL / THREADS as usize {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    let len = 1 + (rng % (64 * 1024)) as usize;
+                    let len = 1 + (rng.next_u64() % (64 * 1024)) as usize;
                     let rec = record(t, seq, len);
                     digest.update(&rec);
                     sent += rec.len();
@@ -146,12 +133,12 @@ fn p1_named_pipe_256mib_eight_writer_threads_checksums_match() {
     }
     // From here on nobody calls the writer until the reader has everything: the queued tail
     // (up to the high-water mark) is written by the completion callback chaining writes.
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + WINE_PATIENCE;
     while received.load(Ordering::Acquire) < total {
         assert!(Instant::now() < deadline, "W-3: the queue stopped draining");
         thread::sleep(Duration::from_millis(5));
     }
-    writer.close(PATIENCE).unwrap();
+    writer.close(WINE_PATIENCE).unwrap();
     let digests = reader.join().unwrap();
     assert_eq!(digests, expected, "W-2: per-thread checksums");
     assert_eq!(writer.bytes_written(), total);
@@ -171,7 +158,7 @@ fn w3_burst_drains_with_no_owner_activity() {
     }
     let got = read_exactly(&mut client, TOTAL);
     assert!(got == data, "W-2: the bytes arrive in order");
-    writer.flush(PATIENCE).unwrap();
+    writer.flush(WINE_PATIENCE).unwrap();
     assert_eq!(writer.bytes_written(), TOTAL as u64);
     assert_eq!(available(&client), 0);
 }
@@ -198,18 +185,7 @@ fn e2_reader_closes_mid_write_reports_exact_unwritten() {
     assert!(got == data[..READ], "the prefix arrives intact");
     drop(client);
 
-    let mut written_events = 0u64;
-    let unwritten = loop {
-        match events
-            .recv_timeout(PATIENCE)
-            .expect("PeerClosed never came")
-        {
-            Event::Written(n) => written_events += n,
-            Event::PeerClosed { unwritten } => break unwritten,
-            Event::Failed { error, .. } => panic!("E-2: peer close is not a failure: {error}"),
-            _ => {}
-        }
-    };
+    let (unwritten, written_events) = util::wait_for_peer_closed(&events, WINE_PATIENCE);
     let written = writer.bytes_written();
     assert_eq!(
         written_events, written,
@@ -273,7 +249,7 @@ fn w10_stop_with_pending_write_returns_unwritten_and_nothing_runs_after() {
         // or once the OS holds the data and the write pends (the pipe holds less than it).
         let pending = rounds % 2 == 1;
         if pending {
-            let deadline = Instant::now() + PATIENCE;
+            let deadline = Instant::now() + WINE_PATIENCE;
             while available(&client) < PIPE / 2 {
                 assert!(
                     Instant::now() < deadline,
@@ -284,7 +260,6 @@ fn w10_stop_with_pending_write_returns_unwritten_and_nothing_runs_after() {
         }
         let unwritten = writer.stop();
         stopped.store(true, Ordering::SeqCst);
-        let written = writer.bytes_written() as usize;
         if pending {
             // Under Wine a cancelled pending pipe write is withdrawn whole (nothing written);
             // on Windows the part the pipe buffered may count as written. Either way some of
@@ -292,15 +267,8 @@ fn w10_stop_with_pending_write_returns_unwritten_and_nothing_runs_after() {
             assert!(!unwritten.is_empty(), "the stop found the write in flight");
             cancelled_while_pending += 1;
         }
-        assert_eq!(
-            written + unwritten.len(),
-            data.len(),
-            "W-10: round {rounds}"
-        );
-        assert!(
-            unwritten.to_vec() == data[written..],
-            "W-10: the exact suffix"
-        );
+        let written =
+            util::check_handed_back(&writer, &unwritten, &data, &format!("round {rounds}"));
         // What the OS took is exactly what the reader can still read: never a byte more.
         let avail = available(&client) as usize;
         assert_eq!(
@@ -336,39 +304,20 @@ fn w10_stop_while_the_reader_reads_is_exact() {
     for round in 0..6u64 {
         let (server, client) = overlapped_pipe(64 * 1024);
         let writer = PipeWriter::new(server).unwrap();
-        let reader = thread::spawn(move || {
-            let mut client = client;
-            let mut out = Vec::new();
-            let mut buf = vec![0u8; 3000 + round as usize * 1000];
-            loop {
-                match client.read(&mut buf) {
-                    Ok(0) | Err(_) => return out,
-                    Ok(n) => out.extend_from_slice(&buf[..n]),
-                }
-                if out.len() % 7 == 0 {
-                    thread::sleep(Duration::from_millis(1));
-                }
-            }
+        let reader = paced_reader(client, 3000 + round as usize * 1000, ReadError::Ends, |n| {
+            (n % 7 == 0).then_some(Duration::from_millis(1))
         });
         let data = pattern(round, 8 << 20);
         writer.write(data.clone()).unwrap();
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + WINE_PATIENCE;
         while writer.bytes_written() < 200_000 + round * 100_000 {
             assert!(Instant::now() < deadline, "no progress");
             thread::sleep(Duration::from_millis(1));
         }
-        let back = writer.stop();
-        let written = writer.bytes_written() as usize;
-        assert_eq!(written + back.len(), data.len(), "W-10: round {round}");
-        assert!(back.to_vec() == data[written..], "W-10: the exact suffix");
+        let (written, _) = stop_and_check_suffix(&writer, &data, &format!("round {round}"));
         drop(writer); // closes the handle: the reader sees end-of-file
         let got = reader.join().unwrap();
-        assert_eq!(
-            got.len(),
-            written,
-            "W-10: the reader got exactly what was written"
-        );
-        assert!(got == data[..written]);
+        util::assert_reader_got_written(&got, &data, written, &format!("round {round}"));
     }
 }
 
@@ -379,91 +328,7 @@ fn w10_stop_while_the_reader_reads_is_exact() {
 /// rounds as fit in 6 seconds; the count is printed.
 #[test]
 fn w10_stop_races_completions_from_four_threads() {
-    const BUDGET: Duration = Duration::from_secs(6);
-    let started = Instant::now();
-    let threads: Vec<_> = (0..4u64)
-        .map(|t| {
-            thread::spawn(move || {
-                let mut rounds = 0u64;
-                let mut rng = t * 7919 + 1;
-                let mut next = move || {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    rng
-                };
-                while started.elapsed() < BUDGET {
-                    let (server, client) = overlapped_pipe(16 * 1024);
-                    let events = Arc::new(AtomicU64::new(0));
-                    let events_h = events.clone();
-                    let writer = Builder::new()
-                        .on_event(move |event| {
-                            if let Event::Written(n) = event {
-                                events_h.fetch_add(n, Ordering::Relaxed);
-                            }
-                        })
-                        .build(server)
-                        .unwrap();
-                    let pace = next() % 3;
-                    let reader = thread::spawn(move || {
-                        let mut client = client;
-                        let mut out = Vec::new();
-                        let mut buf = vec![0u8; 1000 + (pace as usize) * 5000];
-                        loop {
-                            match client.read(&mut buf) {
-                                Ok(0) | Err(_) => return out,
-                                Ok(n) => out.extend_from_slice(&buf[..n]),
-                            }
-                            if pace == 0 {
-                                thread::sleep(Duration::from_micros(200));
-                            }
-                        }
-                    });
-                    let data = pattern(t << 32 | rounds, 1 + (next() % 300_000) as usize);
-                    for chunk in data.chunks(1 + (next() % 70_000) as usize) {
-                        writer.write(chunk).unwrap();
-                    }
-                    match next() % 4 {
-                        0 => {}
-                        1 => thread::yield_now(),
-                        2 => thread::sleep(Duration::from_micros(next() % 3000)),
-                        _ => {
-                            let _ = writer.wait_for_bytes_written(Duration::from_millis(50));
-                        }
-                    }
-                    let back = writer.stop();
-                    let written = writer.bytes_written() as usize;
-                    assert_eq!(
-                        written + back.len(),
-                        data.len(),
-                        "W-10: thread {t} round {rounds}"
-                    );
-                    assert!(back.to_vec() == data[written..], "W-10: the exact suffix");
-                    drop(writer);
-                    let got = reader.join().unwrap();
-                    // What the reader got is always a prefix of what was written. Under Wine
-                    // the reader has, rarely (once in thousands of rounds), seen end-of-file
-                    // before the last completed writes when the server end closes right after
-                    // a racing stop; whether real Windows can do this is not known, so the
-                    // shortfall is reported loudly instead of failing the run.
-                    assert!(got.len() <= written, "thread {t} round {rounds}");
-                    assert!(got == data[..got.len()], "thread {t} round {rounds}");
-                    if got.len() != written {
-                        eprintln!(
-                            "WARNING (Wine): thread {t} round {rounds}: reader got {} of {written} written bytes",
-                            got.len()
-                        );
-                    }
-                    assert!(events.load(Ordering::Relaxed) <= written as u64);
-                    rounds += 1;
-                }
-                rounds
-            })
-        })
-        .collect();
-    let rounds: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    eprintln!("w10 stop races: {rounds} rounds in {:?}", started.elapsed());
-    assert!(rounds >= 40, "too few rounds ({rounds})");
+    StopRace::OVERLAPPED.run("w10 stop races", Duration::from_secs(6));
 }
 
 /// W-8, W-10, P-1: a handler that stops its own writer, and one that drops it (discard
@@ -471,49 +336,10 @@ fn w10_stop_races_completions_from_four_threads() {
 /// itself), the unwritten data is accounted for, and the writer is freed.
 #[test]
 fn w8_handler_stops_or_drops_its_own_writer() {
-    // Stop from the handler.
-    let (server, client) = overlapped_pipe(16 * 1024);
-    let slot: Arc<Mutex<Option<Arc<PipeWriter>>>> = Arc::new(Mutex::new(None));
-    let (tx, rx) = mpsc::channel();
-    let slot_h = slot.clone();
-    let writer = Arc::new(
-        Builder::new()
-            .on_event(move |event| {
-                if let Event::Written(_) = event {
-                    let writer = slot_h.lock().unwrap().clone();
-                    if let Some(writer) = writer {
-                        let unwritten = writer.stop();
-                        let _ = tx.send((writer.bytes_written(), unwritten.len()));
-                    }
-                }
-            })
-            .build(server)
-            .unwrap(),
-    );
-    *slot.lock().unwrap() = Some(writer.clone());
-    let reader = thread::spawn(move || {
-        // Read slowly, so the stop finds a write pending.
-        let mut client = client;
-        let mut buf = vec![0u8; 4096];
-        let mut total = 0;
-        loop {
-            match client.read(&mut buf) {
-                Ok(0) | Err(_) => return total,
-                Ok(n) => total += n,
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
-    });
-    writer.write(pattern(1, 4 << 20)).unwrap();
-    let (written, unwritten) = rx.recv_timeout(PATIENCE).expect("the handler stopped it");
-    assert_eq!(written as usize + unwritten, 4 << 20);
-    slot.lock().unwrap().take();
-    drop(writer);
-    let total = reader.join().unwrap();
-    assert_eq!(
-        total as u64, written,
-        "the reader got exactly what was written"
-    );
+    // Stop from the handler, on every kind of handle the overlapped path serves.
+    for kind in OVERLAPPED_HANDLES {
+        util::windows::handler_stops_its_own_writer(kind, 16 * 1024, 4 << 20, 1);
+    }
 
     // Drop from the handler: the handler owns the only handle to the writer.
     let (server, client) = overlapped_pipe(16 * 1024);
@@ -536,19 +362,13 @@ fn w8_handler_stops_or_drops_its_own_writer() {
         .unwrap();
     writer.write(pattern(2, 4 << 20)).unwrap();
     *slot.lock().unwrap() = Some(writer);
-    let reader = thread::spawn(move || {
-        let mut client = client;
-        let mut buf = vec![0u8; 4096];
-        while let Ok(n) = client.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
+    let reader = paced_reader(client, 4096, ReadError::Ends, |_| {
+        Some(Duration::from_millis(1))
     });
-    rx.recv_timeout(PATIENCE).expect("the handler dropped it");
+    rx.recv_timeout(WINE_PATIENCE)
+        .expect("the handler dropped it");
     // The handler's closure is dropped with the writer's state, once its last callback ended.
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + WINE_PATIENCE;
     while Arc::strong_count(&sentinel) > 1 {
         assert!(
             Instant::now() < deadline,
@@ -621,7 +441,7 @@ fn p1_thousand_writers_each_on_its_own_pipe() {
     }
     for (i, writer) in writers.iter().enumerate() {
         writer
-            .flush(PATIENCE)
+            .flush(WINE_PATIENCE)
             .unwrap_or_else(|e| panic!("writer {i}: {e}"));
         assert_eq!(writer.bytes_written(), EACH as u64);
     }
@@ -652,7 +472,7 @@ fn e3_transient_errors_retried_after_backoff() {
     }
     let got = read_exactly(&mut client, data.len());
     assert!(got == data);
-    writer.flush(PATIENCE).unwrap();
+    writer.flush(WINE_PATIENCE).unwrap();
     assert!(
         faults.load(Ordering::SeqCst) >= 6,
         "the injector was consulted"
@@ -684,7 +504,7 @@ fn w6_short_and_zero_byte_completions_are_continued() {
         got == data,
         "W-6: the remainder stays at the head, in order"
     );
-    writer.flush(PATIENCE).unwrap();
+    writer.flush(WINE_PATIENCE).unwrap();
     assert!(calls.load(Ordering::SeqCst) >= 7);
 }
 
@@ -708,7 +528,7 @@ fn e3_cancellation_we_did_not_request_is_retried() {
     writer.write(&b"still delivered"[..]).unwrap();
     let got = read_exactly(&mut client, 15);
     assert_eq!(&got, b"still delivered");
-    writer.flush(PATIENCE).unwrap();
+    writer.flush(WINE_PATIENCE).unwrap();
     assert!(writer.error().is_none());
 }
 
@@ -723,7 +543,7 @@ fn e4_fatal_error_keeps_the_os_code() {
         .unwrap();
     let events = writer.events();
     writer.write(&b"0123456789"[..]).unwrap();
-    let event = events.recv_timeout(PATIENCE).expect("an event");
+    let event = events.recv_timeout(WINE_PATIENCE).expect("an event");
     match event {
         Event::Failed { error, unwritten } => {
             assert_eq!(error.raw_os_error(), Some(5));
@@ -749,11 +569,7 @@ fn p1_overlapped_disk_file_appends_in_order() {
         CreateFileW, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ,
     };
 
-    let path = std::env::temp_dir().join(format!(
-        "pipewriter-overlapped-{}-{:x}.bin",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
+    let path = util::scratch_file("overlapped");
     let wide: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
     // SAFETY: a NUL-terminated path; NULL security attributes.
     let raw = unsafe {
@@ -775,14 +591,8 @@ fn p1_overlapped_disk_file_appends_in_order() {
     );
     // SAFETY: a new handle we own.
     let handle = unsafe { std::os::windows::io::OwnedHandle::from_raw_handle(raw) };
-    let writer = PipeWriter::new(handle).unwrap();
     let data = pattern(21, 3 << 20);
-    for chunk in data.chunks(7000) {
-        writer.write(chunk).unwrap();
-    }
-    writer.close(PATIENCE).unwrap();
-    let got = std::fs::read(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let got = util::write_file_through_writer(handle, &path, &data, 7000, WINE_PATIENCE);
     assert_eq!(got.len(), data.len());
     assert!(got == data, "W-2: in order, appended");
 }
@@ -801,6 +611,6 @@ fn p1_write_pending_longer_than_an_idle_pool_thread_lives() {
     assert!(writer.error().is_none(), "{:?}", writer.error());
     let got = read_exactly(&mut client, data.len());
     assert!(got == data, "W-2: nothing lost or repeated");
-    writer.flush(PATIENCE).unwrap();
+    writer.flush(WINE_PATIENCE).unwrap();
     assert_eq!(writer.bytes_written(), data.len() as u64);
 }

@@ -9,7 +9,7 @@ use util::{pattern, Recorder, PATIENCE};
 
 #[test]
 fn e2_child_reads_1000_bytes_then_exits_peer_closed_with_exact_count() {
-    let mut child = util::pipe_child(&["head", "1000"]);
+    let mut child = util::pipe_child(&["count", "1000"]);
     let stdin = child.stdin.take().unwrap();
     let recorder = Recorder::default();
     let writer = Builder::new()
@@ -93,8 +93,7 @@ fn e2_read_end_dropped_before_first_write() {
 #[cfg(unix)]
 #[test]
 fn p4_sigpipe_default_process_survives_a_closed_pipe() {
-    let out = std::process::Command::new(util::example_exe("pipe_child"))
-        .arg("sigpipe-default")
+    let out = util::pipe_child_command(&["sigpipe-default"])
         .output()
         .unwrap();
     use std::os::unix::process::ExitStatusExt;
