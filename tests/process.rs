@@ -1,85 +1,22 @@
 //! Child processes fed by a writer (C-1) and `communicate` (C-2), on every platform.
 //!
-//! The child is `examples/echo_child.rs`, found next to the test executable
-//! (`<target>/<profile>/examples/`). `cargo test` builds the examples; when only this test is
-//! built (`cargo test --test process`), it is built here on the fly with cargo (Unix hosts) —
-//! under Wine, build it first (`cargo build --examples --target x86_64-pc-windows-gnu`).
+//! The child is the tests' child program, `examples/pipe_child.rs` (see
+//! `util::example_exe` for how it is found, and built when missing).
 
-use std::io::Read;
-use std::path::PathBuf;
+mod util;
+
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use pipewriter::{Builder, Communicate};
-
-/// The path of the `echo_child` example, built if needed.
-fn echo_child() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test's own path");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("the test runs from <target>/<profile>/deps");
-        let path = profile_dir
-            .join("examples")
-            .join(format!("echo_child{}", std::env::consts::EXE_SUFFIX));
-        if !path.exists() {
-            build_echo_child(&path);
-        }
-        assert!(
-            path.exists(),
-            "{} is missing: build it with `cargo build --example echo_child` (add \
-             `--target x86_64-pc-windows-gnu` for Wine)",
-            path.display()
-        );
-        path
-    })
-    .clone()
-}
-
-#[cfg(unix)]
-fn build_echo_child(path: &std::path::Path) {
-    eprintln!("building {} for this test", path.display());
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "echo_child"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build --example echo_child failed");
-}
-
-#[cfg(windows)]
-fn build_echo_child(_path: &std::path::Path) {
-    // Under Wine there is no cargo to call: the assertion after this explains what to do.
-}
-
-fn child(args: &[&str]) -> Command {
-    let mut command = Command::new(echo_child());
-    command.args(args);
-    command
-}
-
-/// Deterministic bytes that are not all alike, so reordering or loss shows.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+use util::{collect, pattern, pipe_child_command as child};
 
 #[test]
 fn c2_communicate_64_mib_in_64_mib_out_1_mib_err_without_deadlock() {
-    let input = pattern(64 << 20);
+    let input = pattern(1, 64 << 20);
     let output = Communicate::new()
         .timeout(Duration::from_secs(300))
-        .run(&mut child(&["cat", "1048576"]), input.clone())
+        .run(&mut child(&["copy", "--stderr", "1048576"]), input.clone())
         .expect("communicate");
     assert!(output.status.success(), "status {:?}", output.status);
     assert_eq!(output.stdout.len(), input.len());
@@ -90,9 +27,9 @@ fn c2_communicate_64_mib_in_64_mib_out_1_mib_err_without_deadlock() {
 
 #[test]
 fn c2_child_that_reads_10_bytes_and_exits_is_success() {
-    let input = pattern(4 << 20);
+    let input = pattern(2, 4 << 20);
     let output = pipewriter::communicate(
-        &mut child(&["head", "10"]),
+        &mut child(&["copy", "10"]),
         &input[..],
         Duration::from_secs(60),
     )
@@ -158,21 +95,17 @@ fn c2_missing_program_is_a_clear_error_before_anything_runs() {
 
 #[test]
 fn c1_spawn_with_writer_feeds_stdin_and_the_child_sees_eof_on_close() {
-    let input = pattern(8 << 20);
-    let mut command = child(&["cat"]);
+    let input = pattern(3, 8 << 20);
+    let mut command = child(&["copy"]);
     command.stdout(Stdio::piped());
     let (mut child, writer) =
         pipewriter::spawn_with_writer(&mut command, Builder::new()).expect("spawn");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).map(|_| out)
-    });
+    let reader = collect(child.stdout.take().expect("piped stdout"));
     for chunk in input.chunks(100_000) {
         writer.write(chunk).expect("queued");
     }
     writer.close(Duration::from_secs(120)).expect("all written");
-    let out = reader.join().unwrap().expect("read the child's stdout");
+    let out = reader.join().expect("read the child's stdout");
     assert!(child.wait().expect("wait").success());
     assert_eq!(out.len(), input.len());
     assert!(out == input);
@@ -181,7 +114,7 @@ fn c1_spawn_with_writer_feeds_stdin_and_the_child_sees_eof_on_close() {
 #[test]
 fn c1_writer_sees_peer_closed_when_the_child_exits_early() {
     let (mut child, writer) =
-        pipewriter::spawn_with_writer(&mut child(&["head", "10"]), Builder::new()).expect("spawn");
+        pipewriter::spawn_with_writer(&mut child(&["copy", "10"]), Builder::new()).expect("spawn");
     writer.write(vec![1u8; 4 << 20]).expect("queued");
     assert!(child.wait().expect("wait").success());
     let error = writer
