@@ -9,10 +9,9 @@
 mod util;
 
 use std::future::Future;
-use std::io::{self, Read};
+use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
@@ -20,201 +19,71 @@ use std::time::Duration;
 use futures::executor::block_on;
 use futures::io::{AsyncWrite, AsyncWriteExt};
 use futures::task::noop_waker;
-use pipewriter::{AsyncPipeWriter, Builder, PipeWriter};
+use pipewriter::{AsyncPipeWriter, Builder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use util::{collect, pattern, sha256_hex};
-
-/// The two kinds of write end a writer drives differently: this crate's pipe (non-blocking
-/// through the reactor on Unix, overlapped on Windows) and std's pipe (on Windows a synchronous
-/// handle, served by a worker thread).
-#[derive(Debug, Clone, Copy)]
-enum Pipe {
-    Ours,
-    Std,
-}
-
-fn async_writer(pipe: Pipe, builder: Builder) -> (std::io::PipeReader, AsyncPipeWriter) {
-    let (reader, writer) = match pipe {
-        Pipe::Ours => {
-            let (reader, end) = pipewriter::pipe().expect("pipe");
-            (reader, builder.build(end))
-        }
-        Pipe::Std => {
-            let (reader, end) = std::io::pipe().expect("pipe");
-            (reader, builder.build(end))
-        }
-    };
-    (reader, AsyncPipeWriter::new(writer.expect("build writer")))
-}
-
-/// Runs each named test body once per kind of [`Pipe`], as `NAME::ours` and `NAME::std_pipe`.
-macro_rules! on_both_pipes {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn ours() {
-                super::$name(super::Pipe::Ours)
-            }
-
-            #[test]
-            fn std_pipe() {
-                super::$name(super::Pipe::Std)
-            }
-        }
-    )*};
-}
-
-/// Counts how often the executor polls the wrapped future.
-struct CountPolls<F> {
-    inner: F,
-    polls: Arc<AtomicUsize>,
-}
-
-impl<F: Future + Unpin> Future for CountPolls<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.polls.fetch_add(1, Ordering::SeqCst);
-        Pin::new(&mut self.inner).poll(cx)
-    }
-}
+use util::async_io::{self, async_writer, on_both_pipes, CountPolls, Pipe};
+use util::{collect, pattern, slow_reader};
 
 #[test]
 fn a1_futures_io_copy_256_mib_into_child_digest_matches() {
-    const TOTAL: usize = 256 << 20;
-    let data = pattern(17, TOTAL);
-    let expected = sha256_hex(&data);
-    let mut child = util::pipe_child(&["sha256"]);
-    let stdin = child.stdin.take().unwrap();
-    let out = collect(child.stdout.take().unwrap());
-    let mut writer = AsyncPipeWriter::new(PipeWriter::new(stdin).unwrap());
-    let copied = block_on(async {
-        let copied = futures::io::copy(&data[..], &mut writer).await?;
-        writer.close().await?;
-        io::Result::Ok(copied)
+    async_io::copy_into_child_digest_matches(17, 256 << 20, |data, writer| {
+        block_on(async move {
+            let copied = futures::io::copy(data, &mut *writer).await?;
+            writer.close().await?;
+            Ok(copied)
+        })
     });
-    assert_eq!(copied.unwrap(), TOTAL as u64);
-    assert_eq!(
-        writer.get_ref().bytes_written(),
-        TOTAL as u64,
-        "A-1: all written"
-    );
-    assert!(child.wait().unwrap().success());
-    let line = String::from_utf8(out.join().unwrap()).unwrap();
-    assert_eq!(
-        line.trim(),
-        format!("{expected} {TOTAL}"),
-        "A-1: digest, length"
-    );
 }
 
 fn a1_w12_futures_io_backpressure_without_busy_loop_few_polls(pipe: Pipe) {
-    const TOTAL: usize = 16 << 20;
-    const HIGH: usize = 1 << 20;
-    const LOW: usize = 256 << 10;
-    let (reader, mut writer) = async_writer(pipe, Builder::new().high_water(HIGH).low_water(LOW));
-    let out = thread::spawn(move || {
-        let mut reader = reader;
-        let mut buf = vec![0u8; 64 << 10];
-        let mut got = Vec::new();
-        loop {
-            let n = reader.read(&mut buf).unwrap();
-            if n == 0 {
-                return got;
-            }
-            got.extend_from_slice(&buf[..n]);
-            thread::sleep(Duration::from_millis(1));
-        }
+    async_io::backpressure_without_busy_loop(pipe, 18, |data, writer, polls, max_queued| {
+        block_on(CountPolls {
+            inner: Box::pin(async move {
+                // write_all in chunks as a producer would; each call may park the task.
+                for chunk in data.chunks(200 << 10) {
+                    writer.write_all(chunk).await?;
+                    max_queued.fetch_max(writer.get_ref().bytes_to_write(), Ordering::SeqCst);
+                }
+                writer.close().await
+            }),
+            polls,
+        })
     });
-    let data = pattern(18, TOTAL);
-    let polls = Arc::new(AtomicUsize::new(0));
-    let mut max_queued = 0;
-    block_on(CountPolls {
-        inner: Box::pin(async {
-            // write_all in chunks as a producer would; each call may park the task.
-            for chunk in data.chunks(200 << 10) {
-                writer.write_all(chunk).await?;
-                max_queued = max_queued.max(writer.get_ref().bytes_to_write());
-            }
-            writer.close().await
-        }),
-        polls: polls.clone(),
-    })
-    .unwrap();
-    let got = out.join().unwrap();
-    assert_eq!(sha256_hex(&got), sha256_hex(&data));
-    // As in the tokio test: at most TOTAL / (HIGH - LOW) parkings, the first poll and two
-    // for the close. A busy loop would take thousands.
-    let polls = polls.load(Ordering::SeqCst);
-    let bound = TOTAL / (HIGH - LOW) + 5;
-    assert!(
-        polls >= 2,
-        "the slow reader never pushed back ({polls} polls)"
-    );
-    assert!(
-        polls <= bound,
-        "W-12: {polls} polls for {TOTAL} bytes: busy loop"
-    );
-    assert!(max_queued <= HIGH, "W-12: memory over the mark");
 }
 
 fn a1_futures_io_close_gives_reader_eof_while_writer_alive(pipe: Pipe) {
-    let (reader, mut writer) = async_writer(pipe, Builder::new());
-    let out = collect(reader);
-    let data = pattern(19, 3 << 20);
-    block_on(async {
-        writer.write_all(&data).await.unwrap();
-        writer.close().await.unwrap();
-    });
-    // `writer` is still alive: the end-of-file comes from the close.
-    let got = out.join().unwrap();
-    assert_eq!(
-        sha256_hex(&got),
-        sha256_hex(&data),
-        "A-1: flushed before EOF"
+    async_io::close_gives_reader_eof_while_writer_alive(
+        pipe,
+        19,
+        |writer, data| {
+            block_on(async {
+                writer.write_all(data).await.unwrap();
+                writer.close().await.unwrap();
+            })
+        },
+        |writer| {
+            block_on(async {
+                writer.close().await.unwrap(); // idempotent
+                writer.write(b"late").await.unwrap_err()
+            })
+        },
     );
-    block_on(async {
-        writer.close().await.unwrap(); // idempotent
-        let err = writer.write(b"late").await.unwrap_err();
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::BrokenPipe,
-            "A-1: write after close"
-        );
-    });
-    drop(writer);
 }
 
 fn a1_futures_io_cancelled_writes_lose_and_duplicate_nothing(pipe: Pipe) {
     let mut rng = StdRng::seed_from_u64(23);
-    let (reader, mut writer) = async_writer(
-        pipe,
-        Builder::new().high_water(64 << 10).low_water(16 << 10),
-    );
-    let out = thread::spawn(move || {
-        let mut reader = reader;
-        let mut buf = vec![0u8; 24 << 10];
-        let mut got = Vec::new();
-        loop {
-            let n = reader.read(&mut buf).unwrap();
-            if n == 0 {
-                return got;
-            }
-            got.extend_from_slice(&buf[..n]);
-            thread::sleep(Duration::from_micros(100));
-        }
-    });
+    let marks = Builder::new().high_water(64 << 10).low_water(16 << 10);
+    let (reader, mut writer) = async_writer(pipe, marks);
+    let out = slow_reader(reader, 24 << 10, Duration::from_micros(100));
     let waker = noop_waker();
     let mut cx = Context::from_waker(&waker);
     let source = pattern(24, 1 << 20);
     let mut accepted = Vec::new();
     let mut cancelled = 0;
     for _ in 0..2_000 {
-        let start = rng.gen_range(0..source.len());
-        let len = rng.gen_range(1..=(source.len() - start).min(50 << 10));
-        let chunk = &source[start..start + len];
+        let chunk = async_io::random_chunk(&mut rng, &source, 50 << 10);
         let mut write = writer.write(chunk);
         // One poll, then the future is dropped whatever it returned.
         match Pin::new(&mut write).poll(&mut cx) {
@@ -228,12 +97,7 @@ fn a1_futures_io_cancelled_writes_lose_and_duplicate_nothing(pipe: Pipe) {
     }
     block_on(writer.close()).unwrap();
     let got = out.join().unwrap();
-    assert!(
-        cancelled > 0,
-        "no write was cancelled: the test proves nothing"
-    );
-    assert_eq!(got.len(), accepted.len(), "A-1: length");
-    assert_eq!(sha256_hex(&got), sha256_hex(&accepted), "A-1: content");
+    async_io::assert_cancelled_writes_lost_nothing(&got, &accepted, cancelled, "one poll each");
 }
 
 #[test]
@@ -348,14 +212,10 @@ fn w13_a_waker_that_panics_breaks_no_other_writer() {
         let _ = reader.join();
 
         // Another writer, on the same I/O context, still works.
-        let (reader, end) = pipewriter::pipe().unwrap();
-        let received = collect(reader);
-        let other = PipeWriter::new(end).unwrap();
-        let data = pattern(13, 1 << 20);
-        other.write(&data[..]).unwrap();
-        other
-            .close(Duration::from_secs(60))
-            .expect("W-13: another writer stalls after a waker panicked on the I/O context");
-        assert!(received.join().unwrap() == data);
+        util::assert_a_new_writer_delivers(
+            &pattern(13, 1 << 20),
+            Duration::from_secs(60),
+            "W-13: another writer stalls after a waker panicked on the I/O context",
+        );
     }
 }

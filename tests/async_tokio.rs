@@ -17,12 +17,13 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use pipewriter::{AsyncPipeWriter, Builder, PipeWriter};
+use pipewriter::{AsyncPipeWriter, Builder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use util::{collect, pattern, sha256_hex, PATIENCE};
+use util::async_io::{self, async_writer, on_both_pipes, CountPolls, Pipe};
+use util::{collect, pattern, sha256_hex, slow_reader, PATIENCE};
 
 /// A waker that counts its wake-ups and unparks the thread that made it.
 struct CountingWaker {
@@ -65,21 +66,6 @@ impl Wake for CountingWaker {
     }
 }
 
-/// Counts how often the executor polls the wrapped future.
-struct CountPolls<F> {
-    inner: F,
-    polls: Arc<AtomicUsize>,
-}
-
-impl<F: Future + Unpin> Future for CountPolls<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.polls.fetch_add(1, Ordering::SeqCst);
-        Pin::new(&mut self.inner).poll(cx)
-    }
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -100,73 +86,15 @@ fn block_on_with<F: Future>(fut: F, waker: &Waker, counter: &CountingWaker) -> F
     }
 }
 
-/// The two kinds of write end a writer drives differently: this crate's pipe (non-blocking
-/// through the reactor on Unix, overlapped on Windows) and std's pipe (on Windows a synchronous
-/// handle, served by a worker thread).
-#[derive(Debug, Clone, Copy)]
-enum Pipe {
-    Ours,
-    Std,
-}
-
-fn async_writer(pipe: Pipe, builder: Builder) -> (std::io::PipeReader, AsyncPipeWriter) {
-    let (reader, writer) = match pipe {
-        Pipe::Ours => {
-            let (reader, end) = pipewriter::pipe().expect("pipe");
-            (reader, builder.build(end))
-        }
-        Pipe::Std => {
-            let (reader, end) = std::io::pipe().expect("pipe");
-            (reader, builder.build(end))
-        }
-    };
-    (reader, AsyncPipeWriter::new(writer.expect("build writer")))
-}
-
-/// Runs each named test body once per kind of [`Pipe`], as `NAME::ours` and `NAME::std_pipe`.
-macro_rules! on_both_pipes {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn ours() {
-                super::$name(super::Pipe::Ours)
-            }
-
-            #[test]
-            fn std_pipe() {
-                super::$name(super::Pipe::Std)
-            }
-        }
-    )*};
-}
-
 #[test]
 fn a1_tokio_copy_256_mib_into_child_digest_matches() {
-    const TOTAL: usize = 256 << 20;
-    let data = pattern(7, TOTAL);
-    let expected = sha256_hex(&data);
-    let mut child = util::pipe_child(&["sha256"]);
-    let stdin = child.stdin.take().unwrap();
-    let out = collect(child.stdout.take().unwrap());
-    let mut writer = AsyncPipeWriter::new(PipeWriter::new(stdin).unwrap());
-    let copied = runtime().block_on(async {
-        let copied = tokio::io::copy(&mut &data[..], &mut writer).await?;
-        writer.shutdown().await?;
-        io::Result::Ok(copied)
+    async_io::copy_into_child_digest_matches(7, 256 << 20, |data, writer| {
+        runtime().block_on(async move {
+            let copied = tokio::io::copy(&mut &data[..], &mut *writer).await?;
+            writer.shutdown().await?;
+            Ok(copied)
+        })
     });
-    assert_eq!(copied.unwrap(), TOTAL as u64);
-    assert_eq!(
-        writer.get_ref().bytes_written(),
-        TOTAL as u64,
-        "A-1: all written"
-    );
-    assert!(child.wait().unwrap().success());
-    let line = String::from_utf8(out.join().unwrap()).unwrap();
-    assert_eq!(
-        line.trim(),
-        format!("{expected} {TOTAL}"),
-        "A-1: digest, length"
-    );
 }
 
 fn a1_w12_stalled_reader_parks_task_memory_bounded_wakes_on_resume(pipe: Pipe) {
@@ -227,64 +155,21 @@ fn a1_w12_stalled_reader_parks_task_memory_bounded_wakes_on_resume(pipe: Pipe) {
 }
 
 fn a1_w12_backpressure_without_busy_loop_few_polls(pipe: Pipe) {
-    const TOTAL: usize = 16 << 20;
-    const HIGH: usize = 1 << 20;
-    const LOW: usize = 256 << 10;
-    let (reader, mut writer) = async_writer(pipe, Builder::new().high_water(HIGH).low_water(LOW));
-    // A slow reader: the writer is always ahead of it.
-    let out = thread::spawn(move || {
-        let mut reader = reader;
-        let mut buf = vec![0u8; 64 << 10];
-        let mut got = Vec::new();
-        loop {
-            let n = io::Read::read(&mut reader, &mut buf).unwrap();
-            if n == 0 {
-                return got;
-            }
-            got.extend_from_slice(&buf[..n]);
-            thread::sleep(Duration::from_millis(1));
-        }
+    async_io::backpressure_without_busy_loop(pipe, 11, |data, writer, polls, max_queued| {
+        runtime().block_on(async move {
+            let copy = Box::pin(async move {
+                let mut rest = data;
+                while !rest.is_empty() {
+                    let n = writer.write(rest).await?;
+                    rest = &rest[n..];
+                    let queued = writer.get_ref().bytes_to_write();
+                    max_queued.fetch_max(queued, Ordering::SeqCst);
+                }
+                writer.shutdown().await
+            });
+            CountPolls { inner: copy, polls }.await
+        })
     });
-    let data = pattern(11, TOTAL);
-    let polls = Arc::new(AtomicUsize::new(0));
-    let max_queued = Arc::new(AtomicUsize::new(0));
-    runtime().block_on(async {
-        let copy = Box::pin(async {
-            let mut rest = &data[..];
-            while !rest.is_empty() {
-                let n = writer.write(rest).await?;
-                rest = &rest[n..];
-                let queued = writer.get_ref().bytes_to_write();
-                max_queued.fetch_max(queued, Ordering::SeqCst);
-            }
-            writer.shutdown().await
-        });
-        CountPolls {
-            inner: copy,
-            polls: polls.clone(),
-        }
-        .await
-        .unwrap();
-    });
-    let got = out.join().unwrap();
-    assert_eq!(sha256_hex(&got), sha256_hex(&data));
-    // Each parking needs the queue to fall from the high- to the low-water mark, and the
-    // next poll fills it again: at most TOTAL / (HIGH - LOW) parkings, plus the first poll and
-    // two for the close (drained, then closed). A busy loop would take thousands.
-    let polls = polls.load(Ordering::SeqCst);
-    let bound = TOTAL / (HIGH - LOW) + 5;
-    assert!(
-        polls >= 2,
-        "the slow reader never pushed back ({polls} polls)"
-    );
-    assert!(
-        polls <= bound,
-        "W-12: {polls} polls for {TOTAL} bytes: busy loop"
-    );
-    assert!(
-        max_queued.load(Ordering::SeqCst) <= HIGH,
-        "W-12: memory over the mark"
-    );
 }
 
 /// Runs the cancellation scenario: each write future is dropped after a random number of
@@ -320,9 +205,8 @@ fn cancel_scenario(pipe: Pipe, seed: u64) -> (Vec<u8>, Vec<u8>, usize) {
     let mut accepted = Vec::new();
     let mut cancelled = 0;
     for _ in 0..1_500 {
-        let start = rng.gen_range(0..source.len());
-        let len = rng.gen_range(1..=(source.len() - start).min(200 << 10));
-        let chunk = &source[start..start + len];
+        let chunk = async_io::random_chunk(&mut rng, &source, 200 << 10);
+        let len = chunk.len();
         let polls = rng.gen_range(0..=3);
         let vectored = rng.gen_bool(0.3);
         let split = rng.gen_range(0..=len);
@@ -358,48 +242,28 @@ fn a1_cancelled_write_futures_lose_and_duplicate_nothing(pipe: Pipe) {
     for seed in [1, 2, 3] {
         let (accepted, got, cancelled) = cancel_scenario(pipe, seed);
         assert!(!accepted.is_empty());
-        assert!(
-            cancelled > 0,
-            "seed {seed}: no write was dropped while pending"
-        );
-        assert_eq!(got.len(), accepted.len(), "A-1 seed {seed}: length");
-        assert_eq!(
-            sha256_hex(&got),
-            sha256_hex(&accepted),
-            "A-1 seed {seed}: the reader got exactly what poll_write accepted"
+        async_io::assert_cancelled_writes_lost_nothing(
+            &got,
+            &accepted,
+            cancelled,
+            &format!("seed {seed}, dropped after up to three polls"),
         );
     }
 }
 
 fn a1_write_futures_cancelled_by_select_on_tokio_lose_nothing(pipe: Pipe) {
     let mut rng = StdRng::seed_from_u64(99);
-    let (reader, mut writer) = async_writer(
-        pipe,
-        Builder::new().high_water(128 << 10).low_water(32 << 10),
-    );
+    let marks = Builder::new().high_water(128 << 10).low_water(32 << 10);
+    let (reader, mut writer) = async_writer(pipe, marks);
     // Slow enough that a parked write usually outlives its timeout (about 6 ms from the high
     // to the low-water mark), so many write futures are dropped while pending.
-    let out = thread::spawn(move || {
-        let mut reader = reader;
-        let mut buf = vec![0u8; 16 << 10];
-        let mut got = Vec::new();
-        loop {
-            let n = io::Read::read(&mut reader, &mut buf).unwrap();
-            if n == 0 {
-                return got;
-            }
-            got.extend_from_slice(&buf[..n]);
-            thread::sleep(Duration::from_millis(1));
-        }
-    });
+    let out = slow_reader(reader, 16 << 10, Duration::from_millis(1));
     let source = pattern(5, 1 << 20);
     let mut accepted = Vec::new();
     let mut cancelled = 0;
     runtime().block_on(async {
         for _ in 0..400 {
-            let start = rng.gen_range(0..source.len());
-            let len = rng.gen_range(1..=(source.len() - start).min(64 << 10));
-            let chunk = &source[start..start + len];
+            let chunk = async_io::random_chunk(&mut rng, &source, 64 << 10);
             // The write races either a short timer or a few yields to the scheduler, and is
             // dropped by `select!` when that finishes first.
             let timer = rng
@@ -428,40 +292,27 @@ fn a1_write_futures_cancelled_by_select_on_tokio_lose_nothing(pipe: Pipe) {
         writer.shutdown().await.unwrap();
     });
     let got = out.join().unwrap();
-    assert!(
-        cancelled > 0,
-        "no write was cancelled: the test proves nothing"
-    );
-    assert_eq!(got.len(), accepted.len(), "A-1: length");
-    assert_eq!(sha256_hex(&got), sha256_hex(&accepted), "A-1: content");
+    async_io::assert_cancelled_writes_lost_nothing(&got, &accepted, cancelled, "select!");
 }
 
 fn a1_shutdown_gives_reader_eof_while_writer_alive(pipe: Pipe) {
-    let (reader, mut writer) = async_writer(pipe, Builder::new());
-    let out = collect(reader);
-    let data = pattern(8, 3 << 20);
-    runtime().block_on(async {
-        writer.write_all(&data).await.unwrap();
-        writer.shutdown().await.unwrap();
-    });
-    // `writer` is still alive here: the reader's end-of-file comes from the shutdown.
-    let got = out.join().unwrap();
-    assert_eq!(
-        sha256_hex(&got),
-        sha256_hex(&data),
-        "A-1: flushed before EOF"
+    async_io::close_gives_reader_eof_while_writer_alive(
+        pipe,
+        8,
+        |writer, data| {
+            runtime().block_on(async {
+                writer.write_all(data).await.unwrap();
+                writer.shutdown().await.unwrap();
+            })
+        },
+        |writer| {
+            assert_eq!(writer.get_ref().bytes_to_write(), 0);
+            runtime().block_on(async {
+                writer.shutdown().await.unwrap(); // idempotent
+                writer.write(b"late").await.unwrap_err()
+            })
+        },
     );
-    assert_eq!(writer.get_ref().bytes_to_write(), 0);
-    runtime().block_on(async {
-        writer.shutdown().await.unwrap(); // idempotent
-        let err = writer.write(b"late").await.unwrap_err();
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::BrokenPipe,
-            "A-1: write after shutdown"
-        );
-    });
-    drop(writer);
 }
 
 fn a1_flush_completes_only_when_every_byte_is_written(pipe: Pipe) {
