@@ -2,13 +2,15 @@
 //! anything that is not a FIFO of ours refused.
 #![cfg(unix)]
 
-use std::io::{ErrorKind, Read};
-use std::os::fd::AsFd;
+mod util;
+
+use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pipewriter::{Fifo, PipeWriter};
+use pipewriter::Fifo;
+use util::pattern;
 
 /// A private scratch directory for one test, removed at the end.
 struct Scratch(PathBuf);
@@ -78,18 +80,14 @@ fn s3_create_refuses_an_existing_path_and_leaves_it_alone() {
 #[test]
 fn s3_write_and_read_through_a_fifo() {
     let fifo = Fifo::create_private().unwrap();
-    let mut reader = fifo.reader().unwrap();
-    let writer = PipeWriter::new(fifo.writer(Duration::from_secs(10)).unwrap()).unwrap();
-    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-    let expected = data.clone();
-    let read = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        reader.read_to_end(&mut out).unwrap();
-        out
-    });
-    writer.write(data).unwrap();
-    writer.close(Duration::from_secs(30)).unwrap();
-    assert!(read.join().unwrap() == expected);
+    let reader = fifo.reader().unwrap();
+    let write_end = fifo.writer(Duration::from_secs(10)).unwrap();
+    util::assert_writer_carries(
+        write_end,
+        reader,
+        pattern(3, 1_000_000),
+        Duration::from_secs(30),
+    );
 }
 
 #[test]
@@ -97,17 +95,7 @@ fn s3_opened_ends_are_cloexec_and_the_write_end_is_nonblocking() {
     let fifo = Fifo::create_private().unwrap();
     let reader = fifo.reader().unwrap();
     let writer = fifo.writer(Duration::from_secs(10)).unwrap();
-    for fd in [reader.as_fd(), writer.as_fd()] {
-        let fd_flags = rustix::io::fcntl_getfd(fd).unwrap();
-        assert!(fd_flags.contains(rustix::io::FdFlags::CLOEXEC));
-    }
-    let status = rustix::fs::fcntl_getfl(writer.as_fd()).unwrap();
-    assert!(status.contains(rustix::fs::OFlags::NONBLOCK));
-    let status = rustix::fs::fcntl_getfl(reader.as_fd()).unwrap();
-    assert!(
-        !status.contains(rustix::fs::OFlags::NONBLOCK),
-        "the reader blocks"
-    );
+    util::assert_cloexec_ends_nonblocking_writer(reader, writer);
 }
 
 #[test]

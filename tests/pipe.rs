@@ -1,25 +1,22 @@
 //! Pipe pairs (S-1) and the privacy of what the crate creates (P-5), on every platform.
 //! Windows-only checks (names, DACL, flags) are in `tests/named_pipe.rs`.
 
-use std::io::Read;
+mod util;
+
 use std::time::Duration;
 
 use pipewriter::{PipeBuilder, PipeWriter};
+use util::pattern;
 
 #[test]
 fn s1_pipe_carries_bytes_from_the_writer_to_the_read_end() {
-    let (mut reader, write_end) = pipewriter::pipe().unwrap();
-    let writer = PipeWriter::new(write_end).unwrap();
-    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
-    let expected = data.clone();
-    let read = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        reader.read_to_end(&mut out).unwrap();
-        out
-    });
-    writer.write(data).unwrap();
-    writer.close(Duration::from_secs(60)).unwrap();
-    assert!(read.join().unwrap() == expected);
+    let (reader, write_end) = pipewriter::pipe().unwrap();
+    util::assert_writer_carries(
+        write_end,
+        reader,
+        pattern(1, 3_000_000),
+        Duration::from_secs(60),
+    );
 }
 
 #[test]
@@ -48,6 +45,18 @@ fn s1_many_pipes_can_be_created_and_dropped() {
     }
 }
 
+/// Elsewhere the Linux checks below say that they do not run.
+#[cfg(all(unix, not(target_os = "linux")))]
+mod linux {
+    super::util::not_on_this_platform!(
+        "Linux only: reads /proc and Linux's pipe size limits":
+        p5_child_inherits_none_of_our_pipes_writers_or_fifos,
+        c1_spawned_child_holds_only_the_read_end_as_stdin,
+        s1_ends_are_cloexec_our_end_nonblocking_theirs_blocking,
+        s1_buffer_size_above_the_unprivileged_maximum_is_clamped_or_granted,
+    );
+}
+
 /// Linux: what a child inherits is visible in `/proc/<pid>/fd`.
 #[cfg(target_os = "linux")]
 mod linux {
@@ -61,11 +70,14 @@ mod linux {
         format!("pipe:[{}]", rustix::fs::fstat(fd).unwrap().st_ino)
     }
 
+    /// A `sh` script listing its descriptors: `<number> <readlink target>` per line.
+    const LIST_FDS: &str = "for f in /proc/$$/fd/*; do echo \"${f##*/} $(readlink $f)\"; done";
+
     /// What the descriptors of a `sh` child point to, one `readlink` per line.
     fn child_fd_targets(command: &mut Command) -> Vec<String> {
         let output = command
             .arg("-c")
-            .arg("for f in /proc/$$/fd/*; do echo \"${f##*/} $(readlink $f)\"; done")
+            .arg(LIST_FDS)
             .stdout(Stdio::piped())
             .output()
             .unwrap();
@@ -118,10 +130,7 @@ mod linux {
         // The pipe's inode is shared by both ends: it must show up once, as fd 0. The write
         // end leaking into the child would add a second descriptor on it.
         let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg("for f in /proc/$$/fd/*; do echo \"${f##*/} $(readlink $f)\"; done")
-            .stdout(Stdio::piped());
+        command.arg("-c").arg(LIST_FDS).stdout(Stdio::piped());
         let (child, writer) =
             pipewriter::spawn_with_writer(&mut command, pipewriter::Builder::new()).unwrap();
         let output = child.wait_with_output().unwrap();
@@ -140,14 +149,7 @@ mod linux {
     #[test]
     fn s1_ends_are_cloexec_our_end_nonblocking_theirs_blocking() {
         let (reader, write_end) = pipewriter::pipe().unwrap();
-        for fd in [reader.as_fd(), write_end.as_fd()] {
-            let flags = rustix::io::fcntl_getfd(fd).unwrap();
-            assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
-        }
-        let ours = rustix::fs::fcntl_getfl(write_end.as_fd()).unwrap();
-        assert!(ours.contains(rustix::fs::OFlags::NONBLOCK));
-        let theirs = rustix::fs::fcntl_getfl(reader.as_fd()).unwrap();
-        assert!(!theirs.contains(rustix::fs::OFlags::NONBLOCK));
+        super::util::assert_cloexec_ends_nonblocking_writer(reader, write_end);
     }
 
     #[test]

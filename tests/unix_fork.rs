@@ -5,7 +5,7 @@
 
 mod util;
 
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -44,20 +44,16 @@ fn in_child(inherited: &PipeWriter, receiver: &pipewriter::EventReceiver) {
     assert!(inherited.stop().is_empty(), "the queue is the parent's");
 
     // A new writer in the child works.
-    let (reader, end) = pipewriter::pipe().unwrap();
-    let received = collect(reader);
-    let writer = PipeWriter::new(end).unwrap();
-    let data = pattern(44, 1 << 20);
-    writer.write(&data[..]).unwrap();
-    writer
-        .close(Duration::from_secs(10))
-        .expect("W-15: a new writer in the child writes");
-    assert!(received.join().unwrap() == data);
+    util::assert_a_new_writer_delivers(
+        &pattern(44, 1 << 20),
+        Duration::from_secs(10),
+        "W-15: a new writer in the child writes",
+    );
 }
 
 #[test]
 fn w15_a_forked_child_leaves_the_parents_writer_alone_and_new_writers_work() {
-    let (mut reader, end) = pipewriter::pipe().unwrap();
+    let (reader, end) = pipewriter::pipe().unwrap();
     let writer = PipeWriter::new(end).unwrap();
     let receiver = writer.events();
     let data = pattern(4, 4 << 20);
@@ -91,11 +87,7 @@ fn w15_a_forked_child_leaves_the_parents_writer_alone_and_new_writers_work() {
     );
 
     // The parent's writer still works: its registration with the poller was left alone.
-    let reading = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        reader.read_to_end(&mut got).unwrap();
-        got
-    });
+    let reading = collect(reader);
     writer
         .close(PATIENCE)
         .expect("W-15: the parent's writer hangs after the child stopped its copy");

@@ -394,12 +394,9 @@ fn w13_a_handler_whose_drop_panics_breaks_no_other_writer() {
         "W-11: the lingering drop finished"
     );
 
-    let (reader, end) = pipewriter::pipe().unwrap();
-    let received = collect(reader);
-    let other = PipeWriter::new(end).unwrap();
-    other.write(&data[..]).unwrap();
-    other
-        .close(PATIENCE)
-        .expect("W-13: another writer stalls after a handler's drop panicked");
-    assert!(received.join().unwrap() == data);
+    util::assert_a_new_writer_delivers(
+        &data,
+        PATIENCE,
+        "W-13: another writer stalls after a handler's drop panicked",
+    );
 }

@@ -2,34 +2,13 @@
 
 mod util;
 
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pipewriter::{Builder, DropPolicy, Event, PipeWriter};
-use util::{collect, pattern, PATIENCE};
-
-/// A slow reader that reads `step` bytes every `pause` until end-of-file.
-fn slow_reader(
-    mut reader: std::io::PipeReader,
-    step: usize,
-    pause: Duration,
-) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; step];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => return out,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => panic!("read: {e}"),
-            }
-            std::thread::sleep(pause);
-        }
-    })
-}
+use util::{collect, pattern, slow_reader, stop_and_check_suffix, PATIENCE};
 
 #[test]
 fn w10_stop_during_large_write_returns_exactly_the_unwritten_suffix() {
@@ -40,14 +19,7 @@ fn w10_stop_during_large_write_returns_exactly_the_unwritten_suffix() {
         let data = pattern(round, 32 << 20);
         writer.write(data.clone()).unwrap();
         util::wait_until("some progress", || writer.bytes_written() > 100_000);
-        let back = writer.stop();
-        let written = writer.bytes_written() as usize;
-        assert_eq!(
-            written + back.len(),
-            data.len(),
-            "W-10: accepted = written + back"
-        );
-        assert!(back.to_vec() == data[written..], "W-10: exact suffix");
+        let (written, _) = stop_and_check_suffix(&writer, &data, &format!("round {round}"));
         assert_eq!(
             writer.write(&b"late"[..]).unwrap_err().kind(),
             ErrorKind::NotConnected,
@@ -56,12 +28,7 @@ fn w10_stop_during_large_write_returns_exactly_the_unwritten_suffix() {
         assert!(writer.stop().is_empty(), "W-10: idempotent");
         drop(writer); // closes the handle: the reader sees end-of-file
         let got = received.join().unwrap();
-        assert_eq!(
-            got.len(),
-            written,
-            "the reader got exactly what was written"
-        );
-        assert!(got == data[..written]);
+        util::assert_reader_got_written(&got, &data, written, &format!("round {round}"));
     }
 }
 
@@ -73,10 +40,7 @@ fn w10_stop_with_a_reader_that_never_reads_returns_promptly() {
         let data = pattern(3, 1 << 20);
         writer.write(&data[..]).unwrap();
         util::wait_until("the pipe to fill", || writer.bytes_written() > 0);
-        let back = writer.stop();
-        let written = writer.bytes_written() as usize;
-        assert_eq!(written + back.len(), data.len());
-        assert!(back.to_vec() == data[written..]);
+        stop_and_check_suffix(&writer, &data, "a reader that never reads");
         drop(writer);
         drop(reader);
     }
