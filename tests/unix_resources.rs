@@ -8,8 +8,6 @@
 
 mod util;
 
-use std::process::Command;
-
 use pipewriter::PipeWriter;
 use util::{collect, pattern, PATIENCE};
 
@@ -75,16 +73,13 @@ fn w15_an_io_thread_that_cannot_start_fails_the_build_and_a_later_one_starts() {
         child();
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "w15_an_io_thread_that_cannot_start_fails_the_build_and_a_later_one_starts",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
+    let out = util::this_test_in_a_child(
+        "w15_an_io_thread_that_cannot_start_fails_the_build_and_a_later_one_starts",
+        CHILD,
+        "1",
+    )
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
