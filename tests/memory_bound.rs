@@ -7,9 +7,10 @@
 //! Each scenario runs in a process of its own (the test re-runs this executable with
 //! `PIPEWRITER_MEMORY_SCENARIO` set), so nothing else allocates meanwhile and each starts
 //! from the same state. Resident and virtual memory are read from `/proc/self/status`
-//! (`VmRSS`, `VmSize`) on Linux and from `K32GetProcessMemoryInfo` (`WorkingSetSize`,
-//! `PagefileUsage`, the private commit charge) on Windows; under Wine these follow the Unix
-//! process's resident set and Wine's own commit accounting, which may differ from Windows.
+//! (`VmRSS`, and `VmData` for the writable address space) on Linux and from
+//! `K32GetProcessMemoryInfo` (`WorkingSetSize`, `PagefileUsage`, the private commit charge) on
+//! Windows; under Wine these follow the Unix process's resident set and Wine's own commit
+//! accounting, which may differ from Windows.
 
 mod util;
 
@@ -60,7 +61,10 @@ fn memory() -> Memory {
     };
     Memory {
         resident: field("VmRSS:"),
-        virtual_: field("VmSize:"),
+        // The writable private address space (heap, anonymous maps): what strict overcommit
+        // charges. Not `VmSize`, which also counts the inaccessible reservation of every
+        // malloc arena a thread happens to get (64 MiB each), whoever allocates.
+        virtual_: field("VmData:"),
     }
 }
 
