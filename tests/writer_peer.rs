@@ -62,30 +62,43 @@ fn e2_child_reads_1000_bytes_then_exits_peer_closed_with_exact_count() {
 
 #[test]
 fn e2_read_end_dropped_before_first_write() {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let writer = pipewriter::PipeWriter::new(writer).unwrap();
-    let events = writer.events();
-    writer.write(&b"hello"[..]).unwrap();
-    let mut seen = Vec::new();
-    while let Some(event) = events.recv_timeout(PATIENCE) {
-        let end = matches!(event, Event::PeerClosed { .. } | Event::Failed { .. });
-        seen.push(event);
-        if end {
-            break;
+    // Another test of this process spawning a child at the same moment briefly holds a copy
+    // of every descriptor (between its fork and its exec), the dropped read end included: the
+    // pipe then still has a reader and takes the bytes. That is not the case under test, so it
+    // is tried again.
+    for _attempt in 0..20 {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let writer = pipewriter::PipeWriter::new(writer).unwrap();
+        let events = writer.events();
+        writer.write(&b"hello"[..]).unwrap();
+        let mut seen = Vec::new();
+        while let Some(event) = events.recv_timeout(PATIENCE) {
+            let end = matches!(event, Event::PeerClosed { .. } | Event::Failed { .. });
+            let drained = event == Event::Drained;
+            seen.push(event);
+            if end || drained {
+                break;
+            }
         }
+        if seen == [Event::Written(5), Event::Drained] {
+            eprintln!("a concurrent spawn held the read end: trying again");
+            continue;
+        }
+        assert_eq!(
+            seen,
+            vec![Event::PeerClosed { unwritten: 5 }],
+            "E-2: quietly, one event"
+        );
+        assert_eq!(
+            writer.error().map(|e| e.kind()),
+            None,
+            "E-2: peer closed is not a failure"
+        );
+        assert_eq!(writer.stop().to_vec(), b"hello");
+        return;
     }
-    assert_eq!(
-        seen,
-        vec![Event::PeerClosed { unwritten: 5 }],
-        "E-2: quietly, one event"
-    );
-    assert_eq!(
-        writer.error().map(|e| e.kind()),
-        None,
-        "E-2: peer closed is not a failure"
-    );
-    assert_eq!(writer.stop().to_vec(), b"hello");
+    panic!("E-2: the read end never looked closed (every attempt raced a spawn)");
 }
 
 /// P-4: a process whose SIGPIPE disposition is the default (death) survives writing to a
