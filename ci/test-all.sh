@@ -96,6 +96,26 @@ lint_windows() {
     cargo clippy --target x86_64-pc-windows-gnu --workspace --all-targets --all-features -- -D warnings
 }
 
+# The docs as docs.rs builds them: nightly, `--cfg docsrs`, the features docs.rs is told to
+# enable (Cargo.toml), for Linux and for the Windows target, warnings denied.
+# shellcheck disable=SC2317
+docs_rs() {
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        echo "!!! FAILED: docs.rs-style docs need a nightly toolchain (rustup toolchain install nightly) !!!"
+        return 1
+    fi
+    if ! rustup +nightly target list --installed | grep -qx x86_64-pc-windows-gnu; then
+        rustup +nightly target add x86_64-pc-windows-gnu || return 1
+    fi
+    local target
+    for target in x86_64-unknown-linux-gnu x86_64-pc-windows-gnu; do
+        echo "[docs.rs] $target"
+        RUSTDOCFLAGS="--cfg docsrs -D warnings" CARGO_TARGET_DIR="$ROOT/target/docsrs" \
+            cargo +nightly doc --no-deps -p pipewriter --features tokio,futures-io \
+            --target "$target" || return 1
+    done
+}
+
 # shellcheck disable=SC2317
 linux_tests() {
     cargo test --workspace --all-features --no-fail-fast
@@ -111,6 +131,7 @@ fallback_tests() {
 
 step "Tools (rustfmt, clippy)" ensure_components
 step "Lints and docs (Linux, shell scripts)" lint_linux
+step "Docs as docs.rs builds them (nightly, Linux and Windows)" docs_rs
 step "Tests (Linux)" linux_tests
 step "Tests (Linux, blocking fallback forced)" fallback_tests
 if [[ -n ${SKIP_WINDOWS:-} ]]; then

@@ -79,7 +79,9 @@
 //!   Use [`communicate`] to feed and collect at once.
 //! - **`Written` means the OS took the bytes**, not that the reader read them: a pipe holds
 //!   some (64 KiB by default on Linux) that a reader may never consume.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// docs.rs builds with `--cfg docsrs` on nightly: platform- and feature-gated items then show
+// what they need (`doc_cfg` took over `doc_auto_cfg`'s automatic labels).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Unsafe code only where the crate talks to the OS or shares raw memory: each such file says
 // why, with an `allow` of its own.
 #![deny(unsafe_code)]
