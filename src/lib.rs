@@ -121,7 +121,9 @@ pub use crate::pipe::{pipe, PipeBuilder, WriteEnd};
 pub use crate::process::{
     communicate, spawn_with_writer, Communicate, CommunicateError, DEFAULT_OUTPUT_LIMIT,
 };
-pub use crate::writer::{Builder, DropPolicy, IntoPipeHandle, OwnedPipe, Payload, PipeWriter};
+pub use crate::writer::{
+    BlockingWriter, Builder, DropPolicy, IntoPipeHandle, OwnedPipe, Payload, PipeWriter,
+};
 
 /// The simulated kernel of model-checking and Miri builds (see RELIABILITY.md); not part of
 /// the API.

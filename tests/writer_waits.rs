@@ -201,3 +201,111 @@ fn w12_a_write_that_can_never_fit_is_invalid_input() {
         "W-12: a limit that refuses every write"
     );
 }
+
+/// W-16: `wait_for_room` returns once the queue is at or below the low-water mark, times out
+/// while the reader stalls, and refuses inside a handler.
+#[test]
+fn w16_wait_for_room_returns_at_the_low_water_mark() {
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let writer = Builder::new()
+        .high_water(256 << 10)
+        .low_water(64 << 10)
+        .build(end)
+        .unwrap();
+    writer
+        .wait_for_room(SHORT)
+        .expect("room at once when nothing is queued");
+    let data = pattern(16, 4 << 20);
+    writer.write(&data[..]).unwrap();
+    wait_until_pipe_full(&writer);
+    assert_eq!(
+        writer.wait_for_room(SHORT).unwrap_err().kind(),
+        ErrorKind::TimedOut,
+        "W-16: no room while the reader stalls"
+    );
+    let received = collect(reader);
+    writer
+        .wait_for_room(PATIENCE)
+        .expect("W-16: room once the reader reads");
+    // Nothing is written any more, so the queue only shrinks from the low-water mark.
+    assert!(
+        writer.bytes_to_write() <= 64 << 10,
+        "W-16: room means at or below the low-water mark"
+    );
+    writer.close(PATIENCE).unwrap();
+    assert!(received.join().unwrap() == data);
+    assert_eq!(
+        writer.wait_for_room(SHORT).unwrap_err().kind(),
+        ErrorKind::BrokenPipe,
+        "a closed writer has no room"
+    );
+}
+
+/// W-16: the blocking adapter is a `std::io::Write`: `write!`, `io::copy` and a `BufWriter`
+/// on top deliver every byte in order, with backpressure at the writer's marks and a hard
+/// limit smaller than the writes (which are then queued in pieces).
+#[test]
+fn w16_blocking_writer_is_an_io_write_for_write_macro_copy_and_bufwriter() {
+    use std::io::Write;
+
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let writer = Builder::new()
+        .high_water(128 << 10)
+        .hard_limit(192 << 10)
+        .build(end)
+        .unwrap();
+    let received = collect(reader);
+    let mut expected = Vec::new();
+    let mut blocking = writer.blocking().timeout(PATIENCE);
+    write!(blocking, "hello {}", 42).unwrap();
+    expected.extend_from_slice(b"hello 42");
+    let data = pattern(17, 3 << 20);
+    std::io::copy(&mut &data[..], &mut blocking).unwrap();
+    expected.extend_from_slice(&data);
+    let big = pattern(18, 1 << 20); // larger than the hard limit: queued in pieces
+    blocking.write_all(&big).unwrap();
+    expected.extend_from_slice(&big);
+    let mut buffered = std::io::BufWriter::new(blocking);
+    for i in 0..10_000u32 {
+        buffered.write_all(&i.to_le_bytes()).unwrap();
+        expected.extend_from_slice(&i.to_le_bytes());
+    }
+    buffered.flush().unwrap();
+    drop(buffered);
+    assert!(
+        writer.bytes_to_write() <= 192 << 10,
+        "W-12: the hard limit held"
+    );
+    writer.close(PATIENCE).unwrap();
+    assert!(
+        received.join().unwrap() == expected,
+        "W-2: every byte, in order"
+    );
+}
+
+/// W-16 / W-9: waiting for room inside a handler would deadlock the I/O context: refused.
+#[test]
+fn w16_wait_for_room_refuses_inside_a_handler() {
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = std::sync::Arc::new(std::sync::OnceLock::<PipeWriter>::new());
+    let in_handler = writer.clone();
+    let built = Builder::new()
+        .on_event(move |event| {
+            if let (Event::Written(_), Some(w)) = (event, in_handler.get()) {
+                let _ = tx.send(w.wait_for_room(SHORT).map_err(|e| e.kind()));
+            }
+        })
+        .build(end)
+        .unwrap();
+    assert!(writer.set(built).is_ok());
+    let received = collect(reader);
+    writer.get().unwrap().write(&b"x"[..]).unwrap();
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).unwrap(),
+        Err(ErrorKind::Deadlock),
+        "W-9: a wait inside a handler is an error, not a hang"
+    );
+    writer.get().unwrap().close(PATIENCE).unwrap();
+    assert_eq!(received.join().unwrap(), b"x");
+}

@@ -17,8 +17,10 @@ use crate::sys;
 
 pub use crate::sys::OwnedPipe;
 
+mod blocking;
 mod builder;
 
+pub use blocking::BlockingWriter;
 pub use builder::{Builder, DropPolicy};
 
 /// The error a wait reports when called from an event handler (W-9).
@@ -257,6 +259,37 @@ impl PipeWriter {
             None
         });
         result.unwrap_or(Ok(false))
+    }
+
+    /// Waits until the queue is at or below the low-water mark — room to write again, the
+    /// moment [`Event::Writable`](crate::Event::Writable) fires after backpressure (W-16;
+    /// Python's `drain`). Returns at once when there is room already.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::TimedOut`] when `timeout` passes first; the error a write would get
+    /// when the writer can take no more writes (closed, the reader gone, failed, stopped);
+    /// [`io::ErrorKind::Deadlock`] when called from an event handler.
+    pub fn wait_for_room(&self, timeout: Duration) -> io::Result<()> {
+        self.may_wait()?;
+        self.shared
+            .wait_until(Some(timeout), |state| {
+                if let Err(refusal) = state.core.admit(0) {
+                    return Some(Err(refusal.to_error()));
+                }
+                (state.core.queued() <= state.core.low_water()).then_some(Ok(()))
+            })
+            .unwrap_or_else(|| Err(timed_out()))
+    }
+
+    /// This writer as a blocking [`io::Write`] (W-16): see [`BlockingWriter`].
+    pub fn blocking(&self) -> BlockingWriter<'_> {
+        BlockingWriter::new(self)
+    }
+
+    /// True when the queue is above the high-water mark (one look under the lock).
+    pub(crate) fn is_above_high_water(&self) -> bool {
+        self.state()
+            .is_some_and(|s| s.core.status().is_above_high_water())
     }
 
     /// Waits until everything accepted before this call is written (W-9).

@@ -1,0 +1,103 @@
+//! [`BlockingWriter`]: a writer as a `std::io::Write`, for code written against the blocking
+//! model (`write!`, `io::copy`, a `BufWriter` on top) (W-16).
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use super::PipeWriter;
+
+/// A [`PipeWriter`] seen as a blocking [`io::Write`], from [`PipeWriter::blocking`] (W-16).
+///
+/// `write` queues the whole buffer (a copy) and returns at once while the queue is at or below
+/// the high-water mark; above it, it first waits for room
+/// ([`PipeWriter::wait_for_room`]) — the backpressure a blocking `write_all` loop gets from a
+/// full pipe, at the writer's own marks. A write the hard limit refuses waits for room and is
+/// tried again; one larger than the hard limit is queued in pieces that fit. `flush` waits
+/// until everything is written ([`PipeWriter::flush`]). Every wait is bounded by
+/// [`timeout`](Self::timeout) (none by default: blocking code waits as long as the reader
+/// takes) and fails with [`io::ErrorKind::TimedOut`] after it, nothing lost: what was not
+/// queued is simply not counted as written.
+///
+/// Like the other waits, it refuses to wait inside an event handler
+/// ([`io::ErrorKind::Deadlock`]).
+///
+/// ```
+/// use std::io::Write;
+///
+/// let (mut reader, end) = pipewriter::pipe()?;
+/// let writer = pipewriter::PipeWriter::new(end)?;
+/// let reading = std::thread::spawn(move || std::io::read_to_string(&mut reader));
+/// let mut out = std::io::BufWriter::new(writer.blocking());
+/// for i in 0..3 {
+///     writeln!(out, "line {i}")?;
+/// }
+/// out.flush()?;
+/// drop(out);
+/// writer.close(std::time::Duration::from_secs(5))?;
+/// assert_eq!(reading.join().unwrap()?, "line 0\nline 1\nline 2\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct BlockingWriter<'a> {
+    writer: &'a PipeWriter,
+    timeout: Duration,
+}
+
+impl fmt::Debug for BlockingWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingWriter")
+            .field("writer", self.writer)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<'a> BlockingWriter<'a> {
+    pub(super) fn new(writer: &'a PipeWriter) -> Self {
+        BlockingWriter {
+            writer,
+            timeout: Duration::MAX,
+        }
+    }
+
+    /// Bounds every wait (for room, for a flush) by `timeout`. Default: no bound.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The writer underneath.
+    pub fn get_ref(&self) -> &'a PipeWriter {
+        self.writer
+    }
+}
+
+impl io::Write for BlockingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.writer.is_above_high_water() {
+            self.writer.wait_for_room(self.timeout)?;
+        }
+        let mut piece = buf;
+        loop {
+            match self.writer.write(piece) {
+                Ok(_) => return Ok(piece.len()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The hard limit: `Writable` (and so room) follows once it fits (W-12).
+                    self.writer.wait_for_room(self.timeout)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput && piece.len() > 1 => {
+                    // Larger than the hard limit: a shorter write, as `io::Write` allows.
+                    piece = &piece[..piece.len() / 2];
+                }
+                Err(e) => return Err(e.into_error()),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush(self.timeout)
+    }
+}
