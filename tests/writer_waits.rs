@@ -309,3 +309,22 @@ fn w16_wait_for_room_refuses_inside_a_handler() {
     writer.get().unwrap().close(PATIENCE).unwrap();
     assert_eq!(received.join().unwrap(), b"x");
 }
+
+/// W-16: a hard limit far below the low-water mark: the blocking adapter waits until each
+/// piece fits (no busy loop on "room" that is there but too small) and delivers everything.
+#[test]
+fn w16_blocking_writer_with_a_tiny_hard_limit_delivers_everything() {
+    use std::io::Write;
+
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let writer = Builder::new().hard_limit(1000).build(end).unwrap();
+    let received = collect(reader);
+    let data = pattern(19, 1 << 20);
+    let mut blocking = writer.blocking().timeout(PATIENCE);
+    for chunk in data.chunks(700) {
+        blocking.write_all(chunk).unwrap();
+    }
+    blocking.flush().unwrap();
+    writer.close(PATIENCE).unwrap();
+    assert!(received.join().unwrap() == data);
+}

@@ -12,8 +12,8 @@ use super::PipeWriter;
 /// `write` queues the whole buffer (a copy) and returns at once while the queue is at or below
 /// the high-water mark; above it, it first waits for room
 /// ([`PipeWriter::wait_for_room`]) — the backpressure a blocking `write_all` loop gets from a
-/// full pipe, at the writer's own marks. A write the hard limit refuses waits for room and is
-/// tried again; one larger than the hard limit is queued in pieces that fit. `flush` waits
+/// full pipe, at the writer's own marks. A write the hard limit refuses waits until it fits
+/// and is tried again; one larger than the hard limit is queued in pieces that fit. `flush` waits
 /// until everything is written ([`PipeWriter::flush`]). Every wait is bounded by
 /// [`timeout`](Self::timeout) (none by default: blocking code waits as long as the reader
 /// takes) and fails with [`io::ErrorKind::TimedOut`] after it, nothing lost: what was not
@@ -85,8 +85,9 @@ impl io::Write for BlockingWriter<'_> {
             match self.writer.write(piece) {
                 Ok(_) => return Ok(piece.len()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // The hard limit: `Writable` (and so room) follows once it fits (W-12).
-                    self.writer.wait_for_room(self.timeout)?;
+                    // The hard limit: wait until this piece fits (W-12), however the limit
+                    // compares with the low-water mark.
+                    self.writer.wait_until_fits(piece.len(), self.timeout)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::InvalidInput && piece.len() > 1 => {
                     // Larger than the hard limit: a shorter write, as `io::Write` allows.

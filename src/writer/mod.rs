@@ -281,6 +281,18 @@ impl PipeWriter {
             .unwrap_or_else(|| Err(timed_out()))
     }
 
+    /// Waits until a write of `len` bytes would pass the hard limit (for [`BlockingWriter`]).
+    pub(crate) fn wait_until_fits(&self, len: usize, timeout: Duration) -> io::Result<()> {
+        self.may_wait()?;
+        self.shared
+            .wait_until(Some(timeout), |state| match state.core.admit(len) {
+                Ok(()) => Some(Ok(())),
+                Err(crate::core::Refusal::HardLimit) => None,
+                Err(refusal) => Some(Err(refusal.to_error())),
+            })
+            .unwrap_or_else(|| Err(timed_out()))
+    }
+
     /// This writer as a blocking [`io::Write`] (W-16): see [`BlockingWriter`].
     pub fn blocking(&self) -> BlockingWriter<'_> {
         BlockingWriter::new(self)
