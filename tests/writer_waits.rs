@@ -328,3 +328,36 @@ fn w16_blocking_writer_with_a_tiny_hard_limit_delivers_everything() {
     writer.close(PATIENCE).unwrap();
     assert!(received.join().unwrap() == data);
 }
+
+/// W-16 with a stalled reader: the blocking adapter's wait ends with `TimedOut` after its
+/// timeout, and nothing is lost or duplicated: the reader later gets exactly what was accepted,
+/// a prefix of what was offered.
+#[test]
+fn w16_blocking_writer_times_out_on_a_stalled_reader_and_loses_nothing() {
+    use std::io::Write;
+
+    let (reader, end) = pipewriter::pipe().unwrap();
+    let writer = Builder::new().high_water(64 << 10).build(end).unwrap();
+    let data = pattern(20, 8 << 20);
+    let mut blocking = writer.blocking().timeout(SHORT);
+    let err = data
+        .chunks(16 << 10)
+        .try_for_each(|chunk| blocking.write_all(chunk))
+        .expect_err("W-16: a stalled reader must end the wait with a timeout");
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    let accepted = writer.bytes_accepted() as usize;
+    assert!(
+        accepted > 0 && accepted < data.len(),
+        "{accepted} of {}",
+        data.len()
+    );
+    let received = collect(reader);
+    writer.close(PATIENCE).unwrap();
+    let got = received.join().unwrap();
+    assert_eq!(
+        got.len(),
+        accepted,
+        "W-6: what was accepted is what arrives"
+    );
+    assert!(got[..] == data[..accepted], "W-2: a prefix, in order");
+}
