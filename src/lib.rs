@@ -117,7 +117,7 @@ pub use crate::event::{Event, EventReceiver};
 pub use crate::fifo::Fifo;
 #[cfg(windows)]
 pub use crate::named_pipe::{NamedPipeClientOptions, NamedPipeServer, NamedPipeServerBuilder};
-pub use crate::pipe::{pipe, PipeBuilder, WriteEnd};
+pub use crate::pipe::{pipe, PipeBuilder, WriteEnd, DEFAULT_PIPE_SIZE};
 pub use crate::process::{
     communicate, spawn_with_writer, Communicate, CommunicateError, DEFAULT_OUTPUT_LIMIT,
 };

@@ -34,6 +34,10 @@ pub fn pipe() -> io::Result<(std::io::PipeReader, WriteEnd)> {
     PipeBuilder::new().build()
 }
 
+/// The buffer size a pipe of this crate gets by default where pipes can be resized (Linux,
+/// Android), unless `/proc/sys/fs/pipe-max-size` is smaller: 1 MiB. See [`PipeBuilder`].
+pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
+
 /// A new pipe, from a backend.
 #[derive(Debug)]
 pub(crate) struct Pair {
@@ -48,6 +52,9 @@ pub(crate) struct Pair {
 pub(crate) struct PipeOptions {
     /// The requested buffer size, if any.
     pub(crate) buffer_size: Option<usize>,
+    /// Keep the system's default size instead of enlarging the pipe (when no size was asked
+    /// for).
+    pub(crate) system_size: bool,
     /// Test support: chooses the Windows pipe name for each attempt instead of the random one.
     #[cfg(all(windows, feature = "fault-injection"))]
     pub(crate) name_hook: Option<Box<dyn FnMut(u32) -> String + Send>>,
@@ -57,11 +64,24 @@ impl fmt::Debug for PipeOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipeOptions")
             .field("buffer_size", &self.buffer_size)
+            .field("system_size", &self.system_size)
             .finish_non_exhaustive()
     }
 }
 
 /// Configures and creates a pipe (S-1).
+///
+/// Pipes are **enlarged by default** on Linux and Android: to [`DEFAULT_PIPE_SIZE`] (1 MiB),
+/// or to `/proc/sys/fs/pipe-max-size` when that is smaller. A larger pipe lets one OS write
+/// hand the kernel more and lets a reader that pauses for a moment not stall the writer; with
+/// 64 KiB writes a 1 MiB pipe moves data several times faster than the default 64 KiB one.
+/// The enlargement is best effort: when the system refuses it (a user past
+/// `/proc/sys/fs/pipe-user-pages-soft`, 64 MiB of pipe buffers by default) the pipe keeps the
+/// system's size and nothing fails. The memory is the kernel's, per pipe, and counts against
+/// that per-user allowance: a program that keeps hundreds of pipes open should opt out with
+/// [`system_buffer_size`](Self::system_buffer_size) or ask for a size with
+/// [`buffer_size`](Self::buffer_size). [`spawn_with_writer`](crate::spawn_with_writer) and
+/// [`Communicate`](crate::Communicate) create their stdin pipe this way too.
 ///
 /// - **Unix**: `pipe2(O_CLOEXEC)`, so neither end can leak into a child spawned concurrently
 ///   by another thread (P-5); the write end is then switched to non-blocking mode, which is
@@ -79,7 +99,7 @@ pub struct PipeBuilder {
 }
 
 impl PipeBuilder {
-    /// Default settings: the system's default buffer size.
+    /// Default settings: an enlarged buffer where the system allows it (see above).
     pub fn new() -> Self {
         PipeBuilder::default()
     }
@@ -90,12 +110,21 @@ impl PipeBuilder {
     ///
     /// - **Linux**: `F_SETPIPE_SZ`. The kernel rounds up to a power-of-two number of pages.
     ///   An unprivileged process may not exceed `/proc/sys/fs/pipe-max-size` (1 MiB by
-    ///   default): larger requests are clamped to it. Read the result with
+    ///   default): larger requests are clamped to it. Unlike the default enlargement, a size
+    ///   the system refuses otherwise is an error. Read the result with
     ///   [`WriteEnd::buffer_size`].
     /// - **Windows**: the pipe's in and out buffer sizes (the system treats them as quotas).
     /// - **Other Unix systems**: pipes cannot be resized there; the request is ignored.
     pub fn buffer_size(mut self, bytes: usize) -> Self {
         self.options.buffer_size = Some(bytes);
+        self
+    }
+
+    /// Keeps the system's default buffer size (64 KiB on Linux) instead of enlarging the pipe:
+    /// the opt-out of the default for programs that keep many pipes open. An explicit
+    /// [`buffer_size`](Self::buffer_size) still applies.
+    pub fn system_buffer_size(mut self) -> Self {
+        self.options.system_size = true;
         self
     }
 

@@ -54,6 +54,8 @@ mod linux {
         c1_spawned_child_holds_only_the_read_end_as_stdin,
         s1_ends_are_cloexec_our_end_nonblocking_theirs_blocking,
         s1_buffer_size_above_the_unprivileged_maximum_is_clamped_or_granted,
+        s1_pipes_are_enlarged_by_default_and_the_opt_out_keeps_the_system_size,
+        s1_spawn_with_writer_feeds_an_enlarged_pipe,
     );
 }
 
@@ -166,6 +168,61 @@ mod linux {
             size == max || size >= max * 4,
             "asked for {}, got {size}",
             max * 4
+        );
+    }
+
+    /// The size a default pipe of this crate should get: 1 MiB or the system's maximum.
+    fn expected_default_size() -> usize {
+        let max: usize = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        max.min(pipewriter::DEFAULT_PIPE_SIZE)
+    }
+
+    #[test]
+    fn s1_pipes_are_enlarged_by_default_and_the_opt_out_keeps_the_system_size() {
+        let expected = expected_default_size();
+        let (_r, end) = pipewriter::pipe().unwrap();
+        assert_eq!(end.buffer_size().unwrap(), expected, "pipe()");
+        let (_r, end) = PipeBuilder::new().build().unwrap();
+        assert_eq!(end.buffer_size().unwrap(), expected, "PipeBuilder::new()");
+        let (_r, end) = PipeBuilder::new().system_buffer_size().build().unwrap();
+        let (std_r, std_w) = std::io::pipe().unwrap();
+        let system = rustix::pipe::fcntl_getpipe_size(&std_w).unwrap();
+        drop((std_r, std_w));
+        assert_eq!(end.buffer_size().unwrap(), system, "system_buffer_size()");
+        // An explicit size still wins over the opt-out.
+        let (_r, end) = PipeBuilder::new()
+            .system_buffer_size()
+            .buffer_size(128 << 10)
+            .build()
+            .unwrap();
+        assert_eq!(end.buffer_size().unwrap(), 128 << 10);
+    }
+
+    #[test]
+    fn s1_spawn_with_writer_feeds_an_enlarged_pipe() {
+        // A child that never reads: what the kernel takes without a reader is the pipe's size.
+        let expected = expected_default_size();
+        let (mut child, writer) = pipewriter::spawn_with_writer(
+            Command::new("sleep").arg("30"),
+            pipewriter::Builder::new(),
+        )
+        .unwrap();
+        writer.write(vec![7u8; expected + (1 << 20)]).unwrap();
+        while writer
+            .wait_for_bytes_written(Duration::from_millis(500))
+            .unwrap()
+        {}
+        let written = writer.bytes_written();
+        let _ = writer.stop();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            written, expected as u64,
+            "the child's stdin pipe took {written} bytes"
         );
     }
 }

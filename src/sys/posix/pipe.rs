@@ -19,8 +19,10 @@ pub(crate) fn pair(options: &mut PipeOptions) -> io::Result<Pair> {
     // this process holds it, so changing it cannot surprise anyone (P-3).
     let flags = rustix::fs::fcntl_getfl(&write)? & !OFlags::ACCMODE;
     rustix::fs::fcntl_setfl(&write, flags | OFlags::NONBLOCK)?;
-    if let Some(size) = options.buffer_size {
-        set_buffer_size(write.as_fd(), size)?;
+    match options.buffer_size {
+        Some(size) => set_buffer_size(write.as_fd(), size)?,
+        None if !options.system_size => enlarge(write.as_fd()),
+        None => {}
     }
     Ok(Pair {
         read,
@@ -88,6 +90,22 @@ fn set_buffer_size(fd: std::os::fd::BorrowedFd<'_>, size: usize) -> io::Result<(
         Err(e) => Err(e.into()),
     }
 }
+
+/// The default enlargement (see `PipeBuilder`): to `DEFAULT_PIPE_SIZE` or the system's
+/// maximum, whichever is smaller; a refusal keeps the system's size.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn enlarge(fd: std::os::fd::BorrowedFd<'_>) {
+    let size = max_unprivileged_size().map_or(crate::pipe::DEFAULT_PIPE_SIZE, |max| {
+        max.min(crate::pipe::DEFAULT_PIPE_SIZE)
+    });
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(fd, size) {
+        log::debug!("pipe not enlarged to {size} bytes ({e}); it keeps the system's size");
+    }
+}
+
+/// Pipes cannot be resized here: they keep the system's size.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn enlarge(_fd: std::os::fd::BorrowedFd<'_>) {}
 
 /// Other systems have no way to resize a pipe: the request is ignored (logged at debug
 /// level), as documented on `PipeBuilder::buffer_size`.
