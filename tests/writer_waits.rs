@@ -361,3 +361,167 @@ fn w16_blocking_writer_times_out_on_a_stalled_reader_and_loses_nothing() {
     );
     assert!(got[..] == data[..accepted], "W-2: a prefix, in order");
 }
+
+/// W-16 on Unix: a thread that waits (`flush`, `wait_for_room`, `close`, the blocking
+/// adapter) drives its own writer's I/O; the I/O thread takes over when it stops waiting.
+#[cfg(unix)]
+mod caller_drives {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::thread::{self, ThreadId};
+    use std::time::{Duration, Instant};
+
+    use pipewriter::fault::Fault;
+    use pipewriter::Builder;
+
+    use super::util::{collect, pattern, slow_reader, wait_until_pipe_full, PATIENCE};
+    use super::SHORT;
+
+    /// Who made each OS write once `started` is set: (this thread's writes, other threads').
+    #[derive(Clone, Default)]
+    struct Writers {
+        started: Arc<AtomicBool>,
+        caller: Arc<Mutex<Option<ThreadId>>>,
+        mine: Arc<AtomicUsize>,
+        others: Arc<AtomicUsize>,
+    }
+
+    impl Writers {
+        fn injector(&self) -> impl FnMut(usize) -> Fault + Send + 'static {
+            let this = self.clone();
+            move |_| {
+                if this.started.load(Ordering::SeqCst) {
+                    let me = thread::current().id();
+                    if *this.caller.lock().unwrap() == Some(me) {
+                        this.mine.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        this.others.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                Fault::Pass
+            }
+        }
+
+        fn start(&self) {
+            *self.caller.lock().unwrap() = Some(thread::current().id());
+            self.started.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn w16_a_flushing_thread_makes_the_os_writes_itself() {
+        let (reader, end) = pipewriter::pipe().unwrap();
+        let writers = Writers::default();
+        let writer = Builder::new()
+            .fault_injector(writers.injector())
+            .build(end)
+            .unwrap();
+        let data = pattern(161, 16 << 20);
+        // A reader slower than the writer: the pipe is full most of the time.
+        let received = slow_reader(reader, 64 << 10, Duration::from_micros(200));
+        writer.write(&data[..]).unwrap();
+        writers.start();
+        writer.flush(PATIENCE).unwrap();
+        writer.close(PATIENCE).unwrap();
+        assert!(received.join().unwrap() == data);
+        let (mine, others) = (
+            writers.mine.load(Ordering::SeqCst),
+            writers.others.load(Ordering::SeqCst),
+        );
+        if cfg!(pipewriter_force_fallback) {
+            eprintln!(
+                "SKIPPED the W-16 check: the blocking fallback is forced in this run, and its \
+                 worker thread makes every write (made {others})"
+            );
+            return;
+        }
+        // The I/O thread may finish the turn it was in when the flush began (16 writes).
+        assert!(
+            mine >= 50 && others <= 32,
+            "W-16: while the caller waited it made {mine} writes, the I/O thread {others}"
+        );
+    }
+
+    #[test]
+    fn w16_data_left_when_a_waiting_caller_gives_up_is_written_by_the_io_thread() {
+        let (reader, end) = pipewriter::pipe().unwrap();
+        let writer = Builder::new().build(end).unwrap();
+        let data = pattern(162, 8 << 20);
+        writer.write(&data[..]).unwrap();
+        wait_until_pipe_full(&writer);
+        assert_eq!(
+            writer.flush(SHORT).unwrap_err().kind(),
+            std::io::ErrorKind::TimedOut
+        );
+        // Nobody waits from now on: the I/O thread must write the rest on its own.
+        let received = collect(reader);
+        let deadline = Instant::now() + PATIENCE;
+        while writer.bytes_written() < data.len() as u64 {
+            assert!(
+                Instant::now() < deadline,
+                "W-16: stuck at {} of {} bytes once the caller stopped waiting",
+                writer.bytes_written(),
+                data.len()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(writer);
+        assert!(received.join().unwrap() == data);
+    }
+
+    #[test]
+    fn w16_stop_while_another_thread_drives_returns_promptly_and_exactly() {
+        let (reader, end) = pipewriter::pipe().unwrap();
+        let writer = Arc::new(Builder::new().build(end).unwrap());
+        let data = pattern(163, 8 << 20);
+        writer.write(&data[..]).unwrap();
+        wait_until_pipe_full(&writer);
+        let flusher = {
+            let writer = writer.clone();
+            thread::spawn(move || {
+                let result = writer.flush(PATIENCE);
+                (result, Instant::now())
+            })
+        };
+        thread::sleep(Duration::from_millis(50));
+        let asked = Instant::now();
+        let unwritten = writer.stop();
+        let stopped = asked.elapsed();
+        let (result, returned) = flusher.join().unwrap();
+        assert_eq!(
+            result.unwrap_err().kind(),
+            std::io::ErrorKind::NotConnected,
+            "the waiting flush learns of the stop"
+        );
+        assert!(
+            stopped < Duration::from_secs(1),
+            "W-10: stop took {stopped:?} while another thread drove the writer"
+        );
+        assert!(
+            returned.saturating_duration_since(asked) < Duration::from_secs(2),
+            "the driving thread noticed the stop late"
+        );
+        let written = writer.bytes_written() as usize;
+        assert_eq!(
+            written + unwritten.len(),
+            data.len(),
+            "W-10: exact hand-back"
+        );
+        let (handle, _) = Arc::into_inner(writer).unwrap().into_handle();
+        drop(handle);
+        let got = collect(reader).join().unwrap();
+        assert_eq!(got.len(), written);
+        assert!(got == data[..written]);
+        assert!(unwritten.to_vec() == data[written..]);
+    }
+}
+
+#[cfg(windows)]
+mod caller_drives {
+    super::util::not_on_this_platform!(
+        "Windows: overlapped writes complete on the I/O thread; a waiting caller sleeps":
+        w16_a_flushing_thread_makes_the_os_writes_itself,
+        w16_data_left_when_a_waiting_caller_gives_up_is_written_by_the_io_thread,
+        w16_stop_while_another_thread_drives_returns_promptly_and_exactly,
+    );
+}

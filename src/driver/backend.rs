@@ -67,6 +67,20 @@ pub(crate) trait Backend: Sized + Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// True when a thread that waits for this writer may drive its I/O itself (W-16):
+    /// `write_now` writes without blocking and [`wait_writable`](Self::wait_writable) can
+    /// wait for room on the caller's thread.
+    fn can_drive_from_caller(&self) -> bool {
+        false
+    }
+
+    /// Waits on the caller's thread, at most `timeout`, until the handle is writable (or
+    /// broken, or closed meanwhile); only called when `can_drive_from_caller`. It may return
+    /// early for no reason: the caller looks again.
+    fn wait_writable(&self, timeout: std::time::Duration) {
+        std::thread::sleep(timeout);
+    }
+
     /// One non-blocking write from a caller's thread; only called when `can_write_now`.
     fn write_now(&self, bufs: &[Bytes]) -> Outcome {
         let _ = bufs;

@@ -79,6 +79,12 @@ pub(crate) struct State {
     mailbox: Option<std::sync::Arc<Mailbox>>,
     /// When a write last went out from a caller's thread (see [`Shared::write_now`]).
     last_direct: Option<Instant>,
+    /// Someone is writing this writer's queue right now: the I/O context inside
+    /// [`Shared::drive`], a caller's direct write ([`Shared::write_now`]), or a waiting caller
+    /// driving its own writer ([`Shared::wait_driving`]). Whoever finds it set leaves the
+    /// writer to its holder (W-3), and the holder, when it stops with data left, makes sure the
+    /// I/O context carries on.
+    driving: bool,
     /// Tasks of the async adapters waiting for room (A-1, W-12).
     write_wakers: Vec<Waker>,
     /// Tasks of the async adapters waiting for a flush or close.
@@ -180,6 +186,7 @@ impl Shared {
                 waiters: 0,
                 mailbox: None,
                 last_direct: None,
+                driving: false,
                 write_wakers: Vec::new(),
                 flush_wakers: Vec::new(),
             }),
@@ -273,6 +280,8 @@ impl Shared {
     #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn abandon(&self, error: io::Error) {
         self.end_with(|core| core.abandon(error));
+        // The turn that panicked may have held the writer.
+        self.lock().driving = false;
     }
 
     /// Ends the writer from the I/O context with `end`, then wakes and delivers.

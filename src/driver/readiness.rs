@@ -6,13 +6,17 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Backend, Shared, State, Step};
-use crate::core::{Begin, Next, Outcome};
+use crate::core::{Begin, IoState, Next, Outcome, Phase};
 use crate::sync::{Arc, Instant, MutexGuard};
 use crate::sys;
 
 /// Writes go out from the caller's thread at most once per this interval (see
 /// `Shared::write_now`); closer writes are gathered by the I/O context.
 const DIRECT_WRITE_GAP: Duration = Duration::from_micros(4);
+
+/// How long a caller driving its writer (W-16) polls for writability at a time: bounds how
+/// late it notices that another thread stopped or closed the writer while it polled.
+const CALLER_POLL_SLICE: Duration = Duration::from_millis(10);
 
 impl Shared {
     /// Writes queued data with `write` (one synchronous OS write per call) until the queue is
@@ -28,11 +32,24 @@ impl Shared {
         // The lock is held from one completion to the next begin when nothing has to be
         // woken or delivered in between: one lock round trip per OS write.
         let mut state = self.lock();
+        if state.driving {
+            // A caller drives this writer (W-16) and hands it back when it stops; only its
+            // events are ours to deliver.
+            let pending = state.core.has_events() && self.has_consumers(&state);
+            drop(state);
+            if pending {
+                self.dispatch();
+            }
+            return Step::Idle;
+        }
+        state.core.resume();
+        state.driving = true;
         for _ in 0..max_rounds {
             match state.core.begin(bufs) {
                 Begin::Submit(_) => {}
                 Begin::Idle => {
                     let pending = state.core.has_events() && self.has_consumers(&state);
+                    self.release(&mut state);
                     drop(state);
                     if pending {
                         self.dispatch();
@@ -40,12 +57,14 @@ impl Shared {
                     return Step::Idle;
                 }
                 Begin::Close => {
+                    self.release(&mut state);
                     drop(state);
                     self.close_handle();
                     self.dispatch();
                     return Step::Done;
                 }
                 Begin::Halt => {
+                    self.release(&mut state);
                     let wakeups = self.notify(&mut state);
                     drop(state);
                     wakeups.wake();
@@ -60,6 +79,9 @@ impl Shared {
             };
             state = self.lock();
             let next = state.core.complete(outcome);
+            if next != Next::Continue {
+                self.release(&mut state);
+            }
             let wakeups = self.notify(&mut state);
             let pending = state.core.has_events() && self.has_consumers(&state);
             if pending || !wakeups.is_empty() || next != Next::Continue {
@@ -78,8 +100,160 @@ impl Shared {
                 state = self.lock();
             }
         }
+        self.release(&mut state);
         drop(state);
         Step::Yield
+    }
+
+    /// Ends a hold on the writer taken by setting `driving`; a caller waiting to drive it
+    /// (W-16) may take over.
+    fn release(&self, state: &mut State) {
+        state.driving = false;
+        if state.waiters > 0 {
+            self.progress.notify_all();
+        }
+    }
+
+    /// Like [`Shared::wait_until`], but a caller that waits drives its own writer's I/O on
+    /// its own thread (W-16) — non-blocking writes, and `poll` for writability when the pipe
+    /// is full — instead of sleeping while the I/O context does it: on a machine with few
+    /// CPUs the data then goes from the writing thread to the reader, as with a blocking
+    /// `write`, without a hop through a third thread. The I/O context takes over again when
+    /// the caller stops waiting with data left, and whenever someone listens to events (they
+    /// are delivered by the I/O context only, W-8); a writer the I/O context is driving at the
+    /// moment is waited for as usual until it stops (the pipe full).
+    pub(crate) fn wait_driving<R>(
+        this: &Arc<Self>,
+        timeout: Option<Duration>,
+        mut check: impl FnMut(&mut State) -> Option<R>,
+    ) -> Option<R> {
+        if !this.io.can_drive_from_caller() {
+            return this.wait_until(timeout, check);
+        }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let left = |now: Instant| match (timeout, deadline) {
+            (Some(_), Some(d)) => d.checked_duration_since(now).filter(|l| !l.is_zero()),
+            (Some(t), None) if t.is_zero() => None,
+            _ => Some(Duration::from_secs(3600)),
+        };
+        let mut bufs = Vec::new();
+        let mut state = this.lock();
+        loop {
+            if let Some(r) = check(&mut state) {
+                return Some(r);
+            }
+            let wait = left(Instant::now())?;
+            if this.may_drive(&state) {
+                state.driving = true;
+                let (next, done) = this.drive_while(state, &mut bufs, &left, &mut check);
+                if done.is_some() {
+                    return done;
+                }
+                state = next;
+                continue;
+            }
+            state.waiters += 1;
+            let (next, _) = this
+                .progress
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|e| e.into_inner());
+            state = next;
+            state.waiters -= 1;
+        }
+    }
+
+    /// A waiting caller may drive the writer: nobody else is, nobody listens to events, and
+    /// there is data the I/O context would otherwise write.
+    fn may_drive(&self, state: &State) -> bool {
+        !state.driving
+            && !self.has_consumers(state)
+            && matches!(state.core.phase(), Phase::Open | Phase::Closing)
+            && matches!(
+                state.core.io_state(),
+                IoState::Scheduled | IoState::AwaitingWritable
+            )
+    }
+
+    /// The caller's side of [`Shared::wait_driving`]: writes while it holds the writer
+    /// (`driving` set by the caller), until the caller's condition holds, its time is up,
+    /// someone starts listening to events, or nothing is left to write. Gives the writer back
+    /// (to the I/O context when data is left) and returns the lock, with the answer of
+    /// `check` if it gave one.
+    fn drive_while<'a, R>(
+        self: &'a Arc<Self>,
+        mut state: MutexGuard<'a, State>,
+        bufs: &mut Vec<Bytes>,
+        left: &impl Fn(Instant) -> Option<Duration>,
+        check: &mut impl FnMut(&mut State) -> Option<R>,
+    ) -> (MutexGuard<'a, State>, Option<R>) {
+        loop {
+            state.core.resume();
+            match state.core.begin(bufs) {
+                Begin::Submit(_) => {}
+                Begin::Idle | Begin::Halt => {
+                    self.release(&mut state);
+                    return (state, None);
+                }
+                Begin::Close => {
+                    self.release(&mut state);
+                    drop(state);
+                    self.close_handle();
+                    return (self.lock(), None);
+                }
+            }
+            drop(state);
+            let outcome = match self.injected_fault(bufs) {
+                Some(outcome) => outcome,
+                None => self.io.write_now(bufs),
+            };
+            state = self.lock();
+            let next = state.core.complete(outcome);
+            let wakeups = self.notify(&mut state);
+            if !wakeups.is_empty() {
+                drop(state);
+                wakeups.wake();
+                state = self.lock();
+            }
+            bufs.clear();
+            if next == Next::Halt {
+                self.release(&mut state);
+                return (state, None);
+            }
+            let done = check(&mut state);
+            let stop = done.is_some() || self.has_consumers(&state);
+            let wait = left(Instant::now());
+            match (next, wait) {
+                (Next::Continue, Some(_)) if !stop => {}
+                (Next::AwaitWritable, Some(wait)) if !stop => {
+                    drop(state);
+                    self.io.wait_writable(wait.min(CALLER_POLL_SLICE));
+                    state = self.lock();
+                }
+                (Next::RetryAfter(delay), Some(wait)) if !stop => {
+                    // A transient error's backoff, waited out here (a stop ends it early).
+                    state.waiters += 1;
+                    let (next, _) = self
+                        .progress
+                        .wait_timeout(state, delay.min(wait))
+                        .unwrap_or_else(|e| e.into_inner());
+                    state = next;
+                    state.waiters -= 1;
+                }
+                _ => {
+                    // The caller is done: the I/O context writes the rest.
+                    self.release(&mut state);
+                    state.core.resume();
+                    let handing_over = matches!(state.core.phase(), Phase::Open | Phase::Closing)
+                        && state.core.io_state() == IoState::Scheduled;
+                    if handing_over {
+                        drop(state);
+                        sys::Io::kick(self);
+                        state = self.lock();
+                    }
+                    return (state, done);
+                }
+            }
+        }
     }
 
     /// The writer went from idle to having queued data (`state` is the caller's guard):
@@ -112,11 +286,15 @@ impl Shared {
         {
             return None;
         }
+        if state.driving {
+            return None;
+        }
         state.last_direct = Some(now);
         let mut bufs = Vec::new();
         if !matches!(state.core.begin(&mut bufs), Begin::Submit(_)) {
             return Some(false);
         }
+        state.driving = true;
         drop(state);
         let outcome = match self.injected_fault(&mut bufs) {
             Some(outcome) => outcome,
@@ -124,6 +302,7 @@ impl Shared {
         };
         let mut state = self.lock();
         let next = state.core.complete(outcome);
+        self.release(&mut state);
         let wakeups = self.notify(&mut state);
         let deliver = state.core.has_events() && self.has_consumers(&state);
         let idle = next == Next::Continue && !deliver && state.core.settle_if_empty();

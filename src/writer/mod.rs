@@ -246,7 +246,7 @@ impl PipeWriter {
     /// failed, [`io::ErrorKind::Deadlock`] when called from an event handler.
     pub fn wait_for_bytes_written(&self, timeout: Duration) -> io::Result<bool> {
         self.may_wait()?;
-        let result = self.shared.wait_until(Some(timeout), |state| {
+        let result = Shared::wait_driving(&self.shared, Some(timeout), |state| {
             if state.core.take_written_since_mark() {
                 return Some(Ok(true));
             }
@@ -271,26 +271,26 @@ impl PipeWriter {
     /// [`io::ErrorKind::Deadlock`] when called from an event handler.
     pub fn wait_for_room(&self, timeout: Duration) -> io::Result<()> {
         self.may_wait()?;
-        self.shared
-            .wait_until(Some(timeout), |state| {
-                if let Err(refusal) = state.core.admit(0) {
-                    return Some(Err(refusal.to_error()));
-                }
-                (state.core.queued() <= state.core.low_water()).then_some(Ok(()))
-            })
-            .unwrap_or_else(|| Err(timed_out()))
+        Shared::wait_driving(&self.shared, Some(timeout), |state| {
+            if let Err(refusal) = state.core.admit(0) {
+                return Some(Err(refusal.to_error()));
+            }
+            (state.core.queued() <= state.core.low_water()).then_some(Ok(()))
+        })
+        .unwrap_or_else(|| Err(timed_out()))
     }
 
     /// Waits until a write of `len` bytes would pass the hard limit (for [`BlockingWriter`]).
     pub(crate) fn wait_until_fits(&self, len: usize, timeout: Duration) -> io::Result<()> {
         self.may_wait()?;
-        self.shared
-            .wait_until(Some(timeout), |state| match state.core.admit(len) {
+        Shared::wait_driving(&self.shared, Some(timeout), |state| {
+            match state.core.admit(len) {
                 Ok(()) => Some(Ok(())),
                 Err(crate::core::Refusal::HardLimit) => None,
                 Err(refusal) => Some(Err(refusal.to_error())),
-            })
-            .unwrap_or_else(|| Err(timed_out()))
+            }
+        })
+        .unwrap_or_else(|| Err(timed_out()))
     }
 
     /// This writer as a blocking [`io::Write`] (W-16): see [`BlockingWriter`].
@@ -314,14 +314,13 @@ impl PipeWriter {
     pub fn flush(&self, timeout: Duration) -> io::Result<()> {
         self.may_wait()?;
         let target = self.shared.lock().core.accepted();
-        self.shared
-            .wait_until(Some(timeout), |state| {
-                if state.core.written() >= target {
-                    return Some(Ok(()));
-                }
-                ended_error(state).map(Err)
-            })
-            .unwrap_or_else(|| Err(timed_out()))
+        Shared::wait_driving(&self.shared, Some(timeout), |state| {
+            if state.core.written() >= target {
+                return Some(Ok(()));
+            }
+            ended_error(state).map(Err)
+        })
+        .unwrap_or_else(|| Err(timed_out()))
     }
 
     /// Refuses further writes, waits until everything queued is written, then closes the
@@ -337,14 +336,13 @@ impl PipeWriter {
         if close_now {
             self.shared.close_handle();
         }
-        self.shared
-            .wait_until(Some(timeout), |state| {
-                if state.core.phase() == Phase::Closed {
-                    return Some(Ok(()));
-                }
-                ended_error(state).map(Err)
-            })
-            .unwrap_or_else(|| Err(timed_out()))
+        Shared::wait_driving(&self.shared, Some(timeout), |state| {
+            if state.core.phase() == Phase::Closed {
+                return Some(Ok(()));
+            }
+            ended_error(state).map(Err)
+        })
+        .unwrap_or_else(|| Err(timed_out()))
     }
 
     /// Stops the writer and hands back exactly the bytes that were not written (W-10).

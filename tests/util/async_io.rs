@@ -31,7 +31,12 @@ pub enum Pipe {
 pub fn async_writer(pipe: Pipe, builder: Builder) -> (std::io::PipeReader, AsyncPipeWriter) {
     let (reader, writer) = match pipe {
         Pipe::Ours => {
-            let (reader, end) = pipewriter::pipe().expect("pipe");
+            // The system's pipe size, as the std pipe has: the tests that stall the reader
+            // fill the pipe before they look at wake-ups.
+            let (reader, end) = pipewriter::PipeBuilder::new()
+                .system_buffer_size()
+                .build()
+                .expect("pipe");
             (reader, builder.build(end))
         }
         Pipe::Std => {

@@ -55,7 +55,7 @@ mod worker;
 
 use std::fmt;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -369,6 +369,35 @@ impl Backend for Io {
     /// True when a write may be made from a caller's thread: the descriptor is non-blocking.
     fn can_write_now(&self) -> bool {
         matches!(self.mode, Mode::Reactor { .. })
+    }
+
+    /// A waiting caller drives a reactor writer itself (W-16): its writes do not block.
+    fn can_drive_from_caller(&self) -> bool {
+        matches!(self.mode, Mode::Reactor { .. })
+    }
+
+    /// `poll(2)` for writability on the caller's thread, without the handle lock, so that
+    /// closing or giving back the handle never waits for it. A descriptor closed meanwhile
+    /// answers `POLLNVAL` at once; a number reused by another file at worst wakes the caller
+    /// late or early, within `timeout`, and the caller then sees that the writer ended (every
+    /// close of the handle by another thread follows a change of phase).
+    fn wait_writable(&self, timeout: std::time::Duration) {
+        let Some(fd) = self.fd_slot().as_ref().map(|h| h.io.as_raw_fd()) else {
+            return;
+        };
+        let mut pollfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `pollfd` is one live, writable `struct pollfd` for the duration of the call;
+        // poll(2) only reads the descriptor number, so a descriptor closed meanwhile cannot
+        // be harmed (it answers POLLNVAL).
+        let rc = unsafe { libc::poll(&mut pollfd, 1, ms) };
+        if rc < 0 {
+            log::debug!("pipewriter: poll failed: {}", io::Error::last_os_error());
+        }
     }
 
     /// One non-blocking gather write from a caller's thread, with `SIGPIPE` blocked in that

@@ -292,7 +292,6 @@ fn run(reactor: &'static Reactor) {
 
 /// Drives one writer for one turn and files it where its next step says.
 fn turn(reactor: &Reactor, shared: Arc<Shared>, bufs: &mut Vec<bytes::Bytes>, seq: &mut u64) {
-    shared.resume();
     let step = shared.drive(bufs, ROUNDS_PER_TURN, |bufs| {
         shared.io.write(bufs, usize::MAX)
     });
