@@ -443,6 +443,70 @@ mod caller_drives {
     }
 
     #[test]
+    fn w16_the_blocking_writer_writes_in_place_when_nothing_is_queued() {
+        use std::io::Write;
+        let (reader, end) = pipewriter::pipe().unwrap();
+        let writer = Builder::new().build(end).unwrap();
+        let data = pattern(164, 8 << 20);
+        let received = slow_reader(reader, 64 << 10, Duration::from_micros(50));
+        let mut out = writer.blocking().timeout(PATIENCE);
+        let mut rest = &data[..];
+        let mut most_queued = 0;
+        while !rest.is_empty() {
+            let n = out.write(&rest[..rest.len().min(64 << 10)]).unwrap();
+            rest = &rest[n..];
+            most_queued = most_queued.max(writer.bytes_to_write());
+        }
+        let queued_anyway = most_queued;
+        writer.close(PATIENCE).unwrap();
+        assert!(received.join().unwrap() == data);
+        if cfg!(pipewriter_force_fallback) {
+            eprintln!("SKIPPED the in-place check: the blocking fallback is forced in this run");
+            return;
+        }
+        assert_eq!(
+            queued_anyway, 0,
+            "W-16: the blocking adapter copied bytes into the queue instead of writing in place"
+        );
+        assert_eq!(writer.bytes_accepted(), data.len() as u64);
+    }
+
+    #[test]
+    fn w16_an_in_place_write_waiting_on_a_full_pipe_ends_cleanly_on_stop_and_peer_close() {
+        use std::io::Write;
+        for stopped in [true, false] {
+            let (reader, end) = pipewriter::pipe().unwrap();
+            let writer = Arc::new(Builder::new().build(end).unwrap());
+            let data = pattern(165, 4 << 20);
+            let blocked = {
+                let writer = writer.clone();
+                let data = data.clone();
+                thread::spawn(move || writer.blocking().timeout(PATIENCE).write_all(&data))
+            };
+            wait_until_pipe_full(&writer);
+            thread::sleep(Duration::from_millis(20));
+            let (error, expected) = if stopped {
+                let unwritten = writer.stop();
+                assert!(unwritten.is_empty(), "in-place bytes are never queued");
+                drop(reader);
+                (
+                    blocked.join().unwrap().unwrap_err(),
+                    std::io::ErrorKind::NotConnected,
+                )
+            } else {
+                drop(reader);
+                (
+                    blocked.join().unwrap().unwrap_err(),
+                    std::io::ErrorKind::BrokenPipe,
+                )
+            };
+            assert_eq!(error.kind(), expected, "stopped: {stopped}");
+            assert_eq!(writer.bytes_accepted(), writer.bytes_written());
+            assert!(writer.bytes_written() < data.len() as u64);
+        }
+    }
+
+    #[test]
     fn w16_data_left_when_a_waiting_caller_gives_up_is_written_by_the_io_thread() {
         let (reader, end) = pipewriter::pipe().unwrap();
         let writer = Builder::new().build(end).unwrap();
@@ -523,5 +587,7 @@ mod caller_drives {
         w16_a_flushing_thread_makes_the_os_writes_itself,
         w16_data_left_when_a_waiting_caller_gives_up_is_written_by_the_io_thread,
         w16_stop_while_another_thread_drives_returns_promptly_and_exactly,
+        w16_the_blocking_writer_writes_in_place_when_nothing_is_queued,
+        w16_an_in_place_write_waiting_on_a_full_pipe_ends_cleanly_on_stop_and_peer_close,
     );
 }

@@ -598,6 +598,56 @@ impl Core {
         false
     }
 
+    /// Starts a write a caller makes straight from its own buffer (W-16): only while the writer
+    /// is open, nothing is queued and nothing is in flight, so the bytes go out in order. The
+    /// write counts as in flight (a `stop` waits for it) until [`Core::complete_in_place`].
+    pub(crate) fn begin_in_place(&mut self) -> bool {
+        if self.phase != Phase::Open || self.io != IoState::Idle || self.queue.len() != 0 {
+            return false;
+        }
+        self.io = IoState::InFlight;
+        self.in_flight = 0;
+        true
+    }
+
+    /// Records the outcome of the write started by [`Core::begin_in_place`]: the bytes it took
+    /// are accepted and written at once; a closed peer or a fatal error ends the writer as
+    /// from any OS write (E-2, E-4); a full pipe or a transient error changes nothing (the
+    /// caller waits, or queues its bytes). True when writes were queued meanwhile and the
+    /// backend must be kicked for them.
+    pub(crate) fn complete_in_place(&mut self, outcome: Outcome) -> bool {
+        debug_assert_eq!(self.io, IoState::InFlight);
+        self.io = IoState::Idle;
+        match outcome {
+            Outcome::Wrote(n) => {
+                self.accepted += n as u64;
+                self.written += n as u64;
+                if n > 0 && self.phase != Phase::Stopped {
+                    self.events.written += n as u64;
+                    if self.queue.len() == 0 {
+                        self.events.drained = true;
+                    }
+                }
+            }
+            Outcome::PeerClosed(error) => {
+                let _ = self.end(Phase::PeerClosed, error);
+            }
+            Outcome::Fatal(error) => {
+                log::warn!("pipe write failed: {error}");
+                let _ = self.end(Phase::Failed, error);
+            }
+            Outcome::Interrupted
+            | Outcome::WouldBlock
+            | Outcome::Transient(_)
+            | Outcome::Cancelled(_) => {}
+        }
+        if self.queue.len() > 0 && matches!(self.phase, Phase::Open | Phase::Closing) {
+            self.io = IoState::Scheduled;
+            return true;
+        }
+        false
+    }
+
     /// A transient-error delay or a writability wait is over: the backend resumes writing.
     pub(crate) fn resume(&mut self) {
         if matches!(self.io, IoState::AwaitingWritable | IoState::Backoff) {

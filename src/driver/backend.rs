@@ -81,6 +81,13 @@ pub(crate) trait Backend: Sized + Send + Sync + std::fmt::Debug {
         std::thread::sleep(timeout);
     }
 
+    /// One non-blocking write of `buf` from a caller's thread, straight from the caller's
+    /// buffer; only called when `can_drive_from_caller`.
+    fn write_slice_now(&self, buf: &[u8]) -> Outcome {
+        let _ = buf;
+        Outcome::Fatal(io::ErrorKind::Unsupported.into())
+    }
+
     /// One non-blocking write from a caller's thread; only called when `can_write_now`.
     fn write_now(&self, bufs: &[Bytes]) -> Outcome {
         let _ = bufs;

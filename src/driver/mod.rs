@@ -53,6 +53,7 @@ pub(crate) mod completion;
 pub(crate) use backend::Backend;
 use delivery::contain;
 pub(crate) use delivery::in_handler;
+pub(crate) use readiness::InPlace;
 
 pub(crate) type Handler = Box<dyn Fn(Event) + Send + Sync + 'static>;
 
@@ -327,6 +328,16 @@ impl Shared {
     /// Marks the I/O context's wait (writability, backoff) as over.
     pub(crate) fn resume(&self) {
         self.lock().core.resume();
+    }
+
+    /// True when a test's fault injector sees every OS write (the `fault-injection` feature):
+    /// writes then take the paths it can see.
+    pub(crate) fn has_injector(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if self.injector.is_some() {
+            return true;
+        }
+        false
     }
 
     /// Test support (the `fault-injection` feature): asks the injector about the OS write of

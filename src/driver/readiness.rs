@@ -1,6 +1,7 @@
 //! The readiness loop (`drive`: synchronous non-blocking writes until the pipe is full) and the
 //! write a caller's thread makes on an idle writer, for backends that write synchronously.
 
+use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +14,17 @@ use crate::sys;
 /// Writes go out from the caller's thread at most once per this interval (see
 /// `Shared::write_now`); closer writes are gathered by the I/O context.
 const DIRECT_WRITE_GAP: Duration = Duration::from_micros(4);
+
+/// The answer to [`Shared::write_in_place`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InPlace {
+    /// This many bytes (more than zero) went straight to the OS.
+    Wrote(usize),
+    /// The pipe is full: wait with [`Shared::wait_in_place`] and try again.
+    Full,
+    /// Not possible now: queue the bytes instead.
+    Queue,
+}
 
 /// How long a caller driving its writer (W-16) polls for writability at a time: bounds how
 /// late it notices that another thread stopped or closed the writer while it polled.
@@ -254,6 +266,62 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// A write straight from the caller's buffer (W-16, the blocking adapter), no copy: made
+    /// on the caller's thread when nothing is queued, nothing is in flight, nobody else
+    /// drives the writer and nobody listens to events.
+    pub(crate) fn write_in_place(this: &Arc<Self>, buf: &[u8]) -> InPlace {
+        if !this.io.can_drive_from_caller() || this.has_injector() {
+            return InPlace::Queue;
+        }
+        let mut state = this.lock();
+        if state.driving || this.has_consumers(&state) || !state.core.begin_in_place() {
+            return InPlace::Queue;
+        }
+        state.driving = true;
+        drop(state);
+        let outcome = this.io.write_slice_now(buf);
+        let answer = match outcome {
+            Outcome::Wrote(n) if n > 0 => InPlace::Wrote(n),
+            Outcome::Wrote(_) | Outcome::WouldBlock | Outcome::Interrupted => InPlace::Full,
+            // The queue's path reports an ended writer, and retries a transient error with
+            // its backoff (E-2 … E-4).
+            _ => InPlace::Queue,
+        };
+        let mut state = this.lock();
+        let kick = state.core.complete_in_place(outcome);
+        this.release(&mut state);
+        let wakeups = this.notify(&mut state);
+        drop(state);
+        wakeups.wake();
+        if kick {
+            sys::Io::kick(this);
+        }
+        answer
+    }
+
+    /// For [`Shared::write_in_place`] after [`InPlace::Full`]: waits on the caller's thread
+    /// until the pipe may take bytes again, at most until `deadline` (`None`: a slice of
+    /// [`CALLER_POLL_SLICE`] at a time). Fails with the writer's error when it ended, or with
+    /// a timeout.
+    pub(crate) fn wait_in_place(&self, deadline: Option<Instant>) -> io::Result<()> {
+        {
+            let mut state = self.lock();
+            if let Err(refusal) = state.core.admit(0) {
+                return Err(refusal.to_error());
+            }
+        }
+        let slice = match deadline {
+            Some(d) => d
+                .checked_duration_since(Instant::now())
+                .filter(|l| !l.is_zero())
+                .ok_or_else(super::timed_out)?
+                .min(CALLER_POLL_SLICE),
+            None => CALLER_POLL_SLICE,
+        };
+        self.io.wait_writable(slice);
+        Ok(())
     }
 
     /// The writer went from idle to having queued data (`state` is the caller's guard):

@@ -3,18 +3,27 @@
 
 use std::fmt;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::PipeWriter;
+use crate::driver::{InPlace, Shared};
 
 /// A [`PipeWriter`] seen as a blocking [`io::Write`], from [`PipeWriter::blocking`] (W-16).
 ///
-/// `write` queues the whole buffer (a copy) and returns at once while the queue is at or below
-/// the high-water mark; above it, it first waits for room
-/// ([`PipeWriter::wait_for_room`]) — the backpressure a blocking `write_all` loop gets from a
-/// full pipe, at the writer's own marks. A write the hard limit refuses waits until it fits
-/// and is tried again; one larger than the hard limit is queued in pieces that fit. `flush` waits
-/// until everything is written ([`PipeWriter::flush`]). Every wait is bounded by
+/// When nothing is queued, `write` writes **in place**, as a blocking `write` does: straight
+/// from your buffer to the pipe on your thread, no copy, returning as soon as the pipe took
+/// some of it and waiting (on your thread, driving the writer) while the pipe is full. On
+/// Unix; on Windows, and where a writer cannot be driven from the caller's thread (a blocking
+/// worker serves the descriptor, someone listens to the writer's events, a fault injector is
+/// set), it always takes the queue's path.
+///
+/// When bytes are queued (by [`PipeWriter::write`] from elsewhere, or because the pipe was
+/// full), `write` queues the whole buffer behind them (a copy) and returns at once while the
+/// queue is at or below the high-water mark; above it, it first waits for room
+/// ([`PipeWriter::wait_for_room`], which also drives the writer) — the backpressure a blocking
+/// `write_all` loop gets from a full pipe, at the writer's own marks. A write the hard limit
+/// refuses waits until it fits and is tried again; one larger than the hard limit is queued in
+/// pieces that fit. `flush` waits until everything is written ([`PipeWriter::flush`]). Every wait is bounded by
 /// [`timeout`](Self::timeout) (none by default: blocking code waits as long as the reader
 /// takes) and fails with [`io::ErrorKind::TimedOut`] after it, nothing lost: what was not
 /// queued is simply not counted as written.
@@ -76,6 +85,16 @@ impl io::Write for BlockingWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        if !self.writer.inherited() {
+            let deadline = Instant::now().checked_add(self.timeout);
+            loop {
+                match Shared::write_in_place(&self.writer.shared, buf) {
+                    InPlace::Wrote(n) => return Ok(n),
+                    InPlace::Full => self.writer.shared.wait_in_place(deadline)?,
+                    InPlace::Queue => break,
+                }
+            }
         }
         if self.writer.is_above_high_water() {
             self.writer.wait_for_room(self.timeout)?;

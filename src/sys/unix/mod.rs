@@ -400,6 +400,20 @@ impl Backend for Io {
         }
     }
 
+    /// One non-blocking write of the caller's own buffer, with `SIGPIPE` blocked as in
+    /// [`write_now`](Self::write_now).
+    fn write_slice_now(&self, buf: &[u8]) -> Outcome {
+        let _blocked = signal::SigpipeBlocked::new();
+        let slot = self.fd_slot();
+        let Some(handle) = slot.as_ref() else {
+            return Outcome::Fatal(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the pipe handle was closed",
+            ));
+        };
+        write_slices(handle.io.as_fd(), &[IoSlice::new(buf)])
+    }
+
     /// One non-blocking gather write from a caller's thread, with `SIGPIPE` blocked in that
     /// thread for its duration (P-4): a closed pipe leaves the signal pending, it is consumed,
     /// and the thread's mask is restored. The process-wide disposition is never touched.
@@ -431,7 +445,12 @@ fn write_gather(fd: BorrowedFd<'_>, bufs: &[Bytes], limit: usize) -> Outcome {
         count += 1;
         total += take;
     }
-    match rustix::io::writev(fd, &slices[..count]) {
+    write_slices(fd, &slices[..count])
+}
+
+/// `writev` of `slices`, classified (E-1); a `SIGPIPE` the write raised is consumed (P-4).
+fn write_slices(fd: BorrowedFd<'_>, slices: &[IoSlice<'_>]) -> Outcome {
+    match rustix::io::writev(fd, slices) {
         Ok(n) => Outcome::Wrote(n),
         Err(errno) => {
             let error = io::Error::from(errno);
