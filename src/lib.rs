@@ -122,7 +122,8 @@ pub use crate::process::{
     communicate, spawn_with_writer, Communicate, CommunicateError, DEFAULT_OUTPUT_LIMIT,
 };
 pub use crate::writer::{
-    BlockingWriter, Builder, DropPolicy, IntoPipeHandle, OwnedPipe, Payload, PipeWriter,
+    BlockingWriter, BufferedWriter, Builder, DropPolicy, IntoPipeHandle, OwnedPipe, Payload,
+    PipeWriter,
 };
 
 /// The simulated kernel of model-checking and Miri builds (see RELIABILITY.md); not part of

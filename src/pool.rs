@@ -179,6 +179,34 @@ impl Tail {
     }
 }
 
+/// An empty block of [`BLOCK`] bytes' capacity, from the pool: for a buffered front (W-17),
+/// which fills it without any lock and hands it over whole with [`whole`].
+pub(crate) fn take_block() -> Vec<u8> {
+    take()
+}
+
+/// A block handed over whole, the owner behind its `Bytes`: back to the pool when the last
+/// reference to it is dropped.
+struct Whole(Vec<u8>);
+
+impl AsRef<[u8]> for Whole {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Whole {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.0));
+    }
+}
+
+/// A filled block as one immutable chunk, without a copy; its memory returns to the pool once
+/// written.
+pub(crate) fn whole(block: Vec<u8>) -> Bytes {
+    Bytes::from_owner(Whole(block))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

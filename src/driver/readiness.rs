@@ -157,7 +157,7 @@ impl Shared {
             let wait = left(Instant::now())?;
             if this.may_drive(&state) {
                 state.driving = true;
-                let (next, done) = this.drive_while(state, &mut bufs, &left, &mut check);
+                let (next, done) = Self::drive_while(this, state, &mut bufs, &left, &mut check);
                 if done.is_some() {
                     return done;
                 }
@@ -192,7 +192,7 @@ impl Shared {
     /// (to the I/O context when data is left) and returns the lock, with the answer of
     /// `check` if it gave one.
     fn drive_while<'a, R>(
-        self: &'a Arc<Self>,
+        this: &'a Arc<Self>,
         mut state: MutexGuard<'a, State>,
         bufs: &mut Vec<Bytes>,
         left: &impl Fn(Instant) -> Option<Duration>,
@@ -203,48 +203,48 @@ impl Shared {
             match state.core.begin(bufs) {
                 Begin::Submit(_) => {}
                 Begin::Idle | Begin::Halt => {
-                    self.release(&mut state);
+                    this.release(&mut state);
                     return (state, None);
                 }
                 Begin::Close => {
-                    self.release(&mut state);
+                    this.release(&mut state);
                     drop(state);
-                    self.close_handle();
-                    return (self.lock(), None);
+                    this.close_handle();
+                    return (this.lock(), None);
                 }
             }
             drop(state);
-            let outcome = match self.injected_fault(bufs) {
+            let outcome = match this.injected_fault(bufs) {
                 Some(outcome) => outcome,
-                None => self.io.write_now(bufs),
+                None => this.io.write_now(bufs),
             };
-            state = self.lock();
+            state = this.lock();
             let next = state.core.complete(outcome);
-            let wakeups = self.notify(&mut state);
+            let wakeups = this.notify(&mut state);
             if !wakeups.is_empty() {
                 drop(state);
                 wakeups.wake();
-                state = self.lock();
+                state = this.lock();
             }
             bufs.clear();
             if next == Next::Halt {
-                self.release(&mut state);
+                this.release(&mut state);
                 return (state, None);
             }
             let done = check(&mut state);
-            let stop = done.is_some() || self.has_consumers(&state);
+            let stop = done.is_some() || this.has_consumers(&state);
             let wait = left(Instant::now());
             match (next, wait) {
                 (Next::Continue, Some(_)) if !stop => {}
                 (Next::AwaitWritable, Some(wait)) if !stop => {
                     drop(state);
-                    self.io.wait_writable(wait.min(CALLER_POLL_SLICE));
-                    state = self.lock();
+                    this.io.wait_writable(wait.min(CALLER_POLL_SLICE));
+                    state = this.lock();
                 }
                 (Next::RetryAfter(delay), Some(wait)) if !stop => {
                     // A transient error's backoff, waited out here (a stop ends it early).
                     state.waiters += 1;
-                    let (next, _) = self
+                    let (next, _) = this
                         .progress
                         .wait_timeout(state, delay.min(wait))
                         .unwrap_or_else(|e| e.into_inner());
@@ -253,14 +253,14 @@ impl Shared {
                 }
                 _ => {
                     // The caller is done: the I/O context writes the rest.
-                    self.release(&mut state);
+                    this.release(&mut state);
                     state.core.resume();
                     let handing_over = matches!(state.core.phase(), Phase::Open | Phase::Closing)
                         && state.core.io_state() == IoState::Scheduled;
                     if handing_over {
                         drop(state);
-                        sys::Io::kick(self);
-                        state = self.lock();
+                        sys::Io::kick(this);
+                        state = this.lock();
                     }
                     return (state, done);
                 }

@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::PipeWriter;
+use super::{BufferedWriter, PipeWriter};
 use crate::driver::{InPlace, Shared};
+use crate::sync::Instant;
 
 /// A [`PipeWriter`] seen as a blocking [`io::Write`], from [`PipeWriter::blocking`] (W-16).
 ///
@@ -78,6 +79,12 @@ impl<'a> BlockingWriter<'a> {
     /// The writer underneath.
     pub fn get_ref(&self) -> &'a PipeWriter {
         self.writer
+    }
+
+    /// A front that gathers small writes into 64 KiB blocks on this thread and hands each
+    /// block over as this adapter writes, waiting as it does (W-17): see [`BufferedWriter`].
+    pub fn buffered(self) -> BufferedWriter<'a> {
+        BufferedWriter::new(self.writer, Some(self))
     }
 }
 

@@ -18,9 +18,11 @@ use crate::sys;
 pub use crate::sys::OwnedPipe;
 
 mod blocking;
+mod buffered;
 mod builder;
 
 pub use blocking::BlockingWriter;
+pub use buffered::BufferedWriter;
 pub use builder::{Builder, DropPolicy};
 
 /// The error a wait reports when called from an event handler (W-9).
@@ -296,6 +298,13 @@ impl PipeWriter {
     /// This writer as a blocking [`io::Write`] (W-16): see [`BlockingWriter`].
     pub fn blocking(&self) -> BlockingWriter<'_> {
         BlockingWriter::new(self)
+    }
+
+    /// A front that gathers small writes into 64 KiB blocks on this thread and hands them over
+    /// whole, never waiting (W-17): see [`BufferedWriter`]. For one that waits for room, use
+    /// [`blocking`](Self::blocking)`().buffered()`.
+    pub fn buffered(&self) -> BufferedWriter<'_> {
+        BufferedWriter::new(self, None)
     }
 
     /// True when the queue is above the high-water mark (one look under the lock).
