@@ -12,17 +12,14 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
-use pipewriter::{Builder, Event, PipeWriter};
+use pipewriter::{Builder, PipeWriter};
 
 use crate::aligned::fill_pattern;
-use crate::gate::Gate;
 use crate::output::say;
 use crate::size::human_bytes;
 use crate::{FeedArgs, EXIT_COMMAND_FAILED, EXIT_FAILURE, EXIT_READER_LEFT, EXIT_USAGE};
@@ -300,20 +297,8 @@ fn feed(args: &FeedArgs) -> (u8, Option<String>) {
         Ok(opened) => opened,
         Err(message) => return (EXIT_FAILURE, Some(message)),
     };
-    let written = Arc::new(AtomicU64::new(0));
-    let gate = Gate::new();
-    let mut builder = {
-        let written = written.clone();
-        let gate = gate.clone();
-        Builder::new()
-            .high_water(args.high_water)
-            .on_event(move |event| {
-                if let Event::Written(n) = event {
-                    written.fetch_add(n, Ordering::Relaxed);
-                }
-                gate.observe(&event);
-            })
-    };
+    // No event handler: the thread that waits for room drives the writer itself (W-16).
+    let mut builder = Builder::new().high_water(args.high_water);
     if let Some(size) = args.max_write_size {
         builder = builder.max_write_size(size);
     }
@@ -323,8 +308,7 @@ fn feed(args: &FeedArgs) -> (u8, Option<String>) {
     };
 
     let bar = progress_bar(args.quiet, total);
-    let update = || bar.set_position(written.load(Ordering::Relaxed));
-    let low_water = args.high_water / 4;
+    let update = || bar.set_position(writer.bytes_written());
     let start = Instant::now();
     let mut read = 0u64;
     let mut input_done = false;
@@ -346,11 +330,17 @@ fn feed(args: &FeedArgs) -> (u8, Option<String>) {
                 }
             };
             match result {
-                Ok(accepted) => {
-                    if accepted.is_above_high_water() {
-                        gate.wait_writable(&writer, low_water, TICK, update);
+                Ok(accepted) if accepted.is_above_high_water() => loop {
+                    match writer.wait_for_room(TICK) {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == io::ErrorKind::TimedOut => update(),
+                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                            return Copied::ReaderLeft
+                        }
+                        Err(e) => return Copied::Failed(failed("writing", e)),
                     }
-                }
+                },
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Copied::ReaderLeft,
                 Err(e) => return Copied::Failed(failed("writing", e)),
             }

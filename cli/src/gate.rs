@@ -1,5 +1,7 @@
-//! Backpressure the way the library intends it (W-12): when `write` reports that the queue
-//! is above the high-water mark, wait for `Event::Writable` before producing more.
+//! Event-driven backpressure (W-12), for the bench's event-driven contenders: when `write`
+//! reports that the queue is above the high-water mark, wait for `Event::Writable` (seen by
+//! an event handler) before producing more. Code that simply waits uses
+//! `PipeWriter::wait_for_room` instead, which also drives the writer from the waiting thread.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
