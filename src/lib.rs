@@ -123,7 +123,7 @@ pub use crate::process::{
 };
 pub use crate::writer::{
     BlockingWriter, BufferedWriter, Builder, DropPolicy, IntoPipeHandle, OwnedPipe, Payload,
-    PipeWriter,
+    PipeWriter, WriteFileError,
 };
 
 /// The simulated kernel of model-checking and Miri builds (see RELIABILITY.md); not part of

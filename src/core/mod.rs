@@ -610,6 +610,18 @@ impl Core {
         true
     }
 
+    /// Like [`Core::begin_in_place`], for a caller that holds the writer for a run of such
+    /// writes (a file, W-18) that began when nothing was queued: writes queued by others since
+    /// then wait behind the run.
+    pub(crate) fn begin_held_in_place(&mut self) -> bool {
+        if self.phase != Phase::Open || !matches!(self.io, IoState::Idle | IoState::Scheduled) {
+            return false;
+        }
+        self.io = IoState::InFlight;
+        self.in_flight = 0;
+        true
+    }
+
     /// Records the outcome of the write started by [`Core::begin_in_place`]: the bytes it took
     /// are accepted and written at once; a closed peer or a fatal error ends the writer as
     /// from any OS write (E-2, E-4); a full pipe or a transient error changes nothing (the

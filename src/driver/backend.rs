@@ -88,6 +88,15 @@ pub(crate) trait Backend: Sized + Send + Sync + std::fmt::Debug {
         Outcome::Fatal(io::ErrorKind::Unsupported.into())
     }
 
+    /// Moves up to `len` bytes of `file` from `offset` into the pipe without copying them
+    /// through user memory (W-18), from a caller's thread; only called when
+    /// `can_drive_from_caller`. `None` when the OS cannot do it for this file and pipe: the
+    /// caller then copies.
+    fn splice_now(&self, file: &std::fs::File, offset: u64, len: usize) -> Option<Outcome> {
+        let _ = (file, offset, len);
+        None
+    }
+
     /// One non-blocking write from a caller's thread; only called when `can_write_now`.
     fn write_now(&self, bufs: &[Bytes]) -> Outcome {
         let _ = bufs;

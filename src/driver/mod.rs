@@ -43,6 +43,7 @@ use crate::sys;
 
 mod backend;
 mod delivery;
+mod file;
 mod poll;
 mod readiness;
 // Only backends whose writes complete asynchronously use it: Windows, and the simulated

@@ -28,7 +28,7 @@ pub(crate) enum InPlace {
 
 /// How long a caller driving its writer (W-16) polls for writability at a time: bounds how
 /// late it notices that another thread stopped or closed the writer while it polled.
-const CALLER_POLL_SLICE: Duration = Duration::from_millis(10);
+pub(super) const CALLER_POLL_SLICE: Duration = Duration::from_millis(10);
 
 impl Shared {
     /// Writes queued data with `write` (one synchronous OS write per call) until the queue is

@@ -52,3 +52,25 @@ pub(crate) mod process {
 
 #[cfg(not(any(unix, windows)))]
 compile_error!("pipewriter supports Unix and Windows targets only");
+
+/// Reads from `file` at `offset` without using its file position where the OS allows (W-18's
+/// plain copy, on the caller's thread).
+///
+/// # References
+/// - [`pread(2)`](https://man7.org/linux/man-pages/man2/pread.2.html)
+/// - [`ReadFile` with an `OVERLAPPED` offset](https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-readfile)
+///   (`std::os::windows::fs::FileExt::seek_read`, which also moves the file position)
+pub(crate) fn read_file_at(
+    file: &std::fs::File,
+    buf: &mut [u8],
+    offset: u64,
+) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+    }
+}

@@ -20,10 +20,12 @@ pub use crate::sys::OwnedPipe;
 mod blocking;
 mod buffered;
 mod builder;
+mod file;
 
 pub use blocking::BlockingWriter;
 pub use buffered::BufferedWriter;
 pub use builder::{Builder, DropPolicy};
+pub use file::WriteFileError;
 
 /// The error a wait reports when called from an event handler (W-9).
 fn in_handler_error() -> io::Error {

@@ -414,6 +414,13 @@ impl Backend for Io {
         write_slices(handle.io.as_fd(), &[IoSlice::new(buf)])
     }
 
+    /// `splice(2)` from the file's page cache into the pipe (Linux; W-18), with `SIGPIPE`
+    /// blocked as in [`write_now`](Self::write_now). `None` when the kernel cannot splice
+    /// this file or descriptor (`EINVAL`, `ENOSYS`), or elsewhere.
+    fn splice_now(&self, file: &std::fs::File, offset: u64, len: usize) -> Option<Outcome> {
+        splice::from_file(self, file, offset, len)
+    }
+
     /// One non-blocking gather write from a caller's thread, with `SIGPIPE` blocked in that
     /// thread for its duration (P-4): a closed pipe leaves the signal pending, it is consumed,
     /// and the thread's mask is restored. The process-wide disposition is never touched.
@@ -459,6 +466,71 @@ fn write_slices(fd: BorrowedFd<'_>, slices: &[IoSlice<'_>]) -> Outcome {
             }
             classify(error)
         }
+    }
+}
+
+/// Splicing a file into the pipe (W-18).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod splice {
+    use std::os::fd::AsFd;
+
+    use rustix::io::Errno;
+    use rustix::pipe::SpliceFlags;
+
+    use super::{classify, signal, Io, Outcome};
+
+    /// # References
+    /// - [`splice(2)`](https://man7.org/linux/man-pages/man2/splice.2.html)
+    pub(super) fn from_file(
+        io: &Io,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> Option<Outcome> {
+        let _blocked = signal::SigpipeBlocked::new();
+        let slot = io.fd_slot();
+        let Some(handle) = slot.as_ref() else {
+            return Some(Outcome::Fatal(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the pipe handle was closed",
+            )));
+        };
+        let mut off = offset;
+        // The pipe side never blocks (the descriptor is non-blocking, and the flag says so
+        // again); the file side may wait for the disk, on the caller's thread.
+        let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+        match rustix::pipe::splice(
+            file.as_fd(),
+            Some(&mut off),
+            handle.io.as_fd(),
+            None,
+            len,
+            flags,
+        ) {
+            Ok(n) => Some(Outcome::Wrote(n)),
+            Err(Errno::INVAL | Errno::NOSYS | Errno::BADF) => None,
+            Err(errno) => {
+                if errno == Errno::PIPE {
+                    signal::consume_pending_sigpipe();
+                }
+                Some(classify(errno.into()))
+            }
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod splice {
+    use super::{Io, Outcome};
+
+    /// No `splice(2)` here: the caller copies.
+    pub(super) fn from_file(
+        _io: &Io,
+        _file: &std::fs::File,
+        _offset: u64,
+        _len: usize,
+    ) -> Option<Outcome> {
+        None
     }
 }
 
