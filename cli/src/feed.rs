@@ -198,12 +198,17 @@ enum Source {
     Reader { reader: Box<dyn Read>, buf: Vec<u8> },
     /// A repeating pattern, sliced out of one shared block (no copy per chunk).
     Generate { block: Bytes, left: u64 },
+    /// A regular file, given to the writer as file ranges (`PipeWriter::write_file`: spliced
+    /// from the page cache into the pipe on Linux).
+    File { file: File, next: u64, len: u64 },
 }
 
 /// One piece of input.
 enum Chunk<'a> {
     /// Bytes in the reader's buffer: the writer copies them.
     Slice(&'a [u8]),
+    /// A range of the input file, from its start: as much of it as the writer takes.
+    File(&'a File, std::ops::Range<u64>),
     /// A slice of the generated block: queued without a copy.
     Shared(Bytes),
 }
@@ -228,13 +233,23 @@ impl Source {
             Some(path) => {
                 let file = File::open(path).map_err(|e| failed(path.display(), e))?;
                 let meta = file.metadata().map_err(|e| failed(path.display(), e))?;
-                let total = meta.is_file().then_some(meta.len());
+                if meta.is_file() {
+                    let len = meta.len();
+                    return Ok((Source::File { file, next: 0, len }, Some(len)));
+                }
                 let source = Source::Reader {
                     reader: Box::new(file),
                     buf: vec![0u8; args.chunk],
                 };
-                Ok((source, total))
+                Ok((source, None))
             }
+        }
+    }
+
+    /// Counts `n` bytes of a [`Chunk::File`] as taken: the next chunk starts after them.
+    fn advance(&mut self, n: u64) {
+        if let Source::File { next, .. } = self {
+            *next += n;
         }
     }
 
@@ -250,6 +265,12 @@ impl Source {
                     .min(block.len());
                 *left -= n as u64;
                 Ok(Some(Chunk::Shared(block.slice(..n))))
+            }
+            Source::File { file, next, len } => {
+                if *next >= *len {
+                    return Ok(None);
+                }
+                Ok(Some(Chunk::File(file, *next..*len)))
             }
             Source::Reader { reader, buf } => loop {
                 match reader.read(buf) {
@@ -319,18 +340,42 @@ fn feed(args: &FeedArgs) -> (u8, Option<String>) {
                 Ok(None) => break,
                 Err(e) => return Copied::Failed(failed("reading the input", e)),
             };
+            let mut taken = None;
             let result = match chunk {
                 Chunk::Slice(data) => {
                     read += data.len() as u64;
-                    writer.write(data).map_err(|e| e.into_error())
+                    writer
+                        .write(data)
+                        .map(|a| a.is_above_high_water())
+                        .map_err(|e| e.into_error())
                 }
                 Chunk::Shared(data) => {
                     read += data.len() as u64;
-                    writer.write(data).map_err(|e| e.into_error())
+                    writer
+                        .write(data)
+                        .map(|a| a.is_above_high_water())
+                        .map_err(|e| e.into_error())
                 }
+                Chunk::File(file, range) => match writer.write_file(file, range, TICK) {
+                    Ok(n) => {
+                        taken = Some(n);
+                        Ok(false)
+                    }
+                    Err(e) => {
+                        taken = Some(e.written());
+                        match e.kind() {
+                            io::ErrorKind::TimedOut => Ok(false),
+                            _ => Err(e.into_error()),
+                        }
+                    }
+                },
             };
+            if let Some(n) = taken {
+                read += n;
+                source.advance(n);
+            }
             match result {
-                Ok(accepted) if accepted.is_above_high_water() => loop {
+                Ok(true) => loop {
                     match writer.wait_for_room(TICK) {
                         Ok(()) => break,
                         Err(e) if e.kind() == io::ErrorKind::TimedOut => update(),
@@ -340,7 +385,7 @@ fn feed(args: &FeedArgs) -> (u8, Option<String>) {
                         Err(e) => return Copied::Failed(failed("writing", e)),
                     }
                 },
-                Ok(_) => {}
+                Ok(false) => {}
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Copied::ReaderLeft,
                 Err(e) => return Copied::Failed(failed("writing", e)),
             }

@@ -814,3 +814,31 @@ fn bench_prints_a_markdown_table_and_csv() {
     assert!(csv.contains(",p50 µs,0,"), "{csv}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A regular file goes in as file ranges (`write_file`, spliced on Linux): every byte, and the
+/// exact counts when the reader leaves early.
+#[cfg(unix)]
+#[test]
+fn feed_a_regular_file_delivers_it_exactly_and_counts_a_reader_that_leaves() {
+    let dir = temp_dir("file-input");
+    let path = dir.join("input.bin");
+    let data: Vec<u8> = (0..(24u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, &data).unwrap();
+    let copy = dir.join("copy.bin");
+    let cmd = format!("cat > '{}'", copy.display());
+    let input = path.to_str().unwrap();
+    run_exit(&["feed", "-q", "--cmd", &cmd, input], 0, &[]);
+    assert!(std::fs::read(&copy).unwrap() == data, "the copy differs");
+
+    let err = run_message(
+        &["feed", "--cmd", "head -c 1000 >/dev/null", input],
+        3,
+        &["the reader went away before all the input was written: "],
+    );
+    let (written, not_written) = written_and_not(&err);
+    assert!(written >= 1000, "{err}");
+    assert_eq!(written + not_written, data.len() as u64, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
