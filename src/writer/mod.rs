@@ -19,6 +19,8 @@ pub use crate::sys::OwnedPipe;
 
 mod blocking;
 mod builder;
+mod consumed;
+mod handle;
 
 pub use blocking::BlockingWriter;
 pub use builder::{Builder, DropPolicy};
