@@ -132,6 +132,7 @@ fallback_tests() {
 step "Tools (rustfmt, clippy)" ensure_components
 step "Lints and docs (Linux, shell scripts)" lint_linux
 step "Docs as docs.rs builds them (nightly, Linux and Windows)" docs_rs
+step "Manifest: MSRV, feature powerset, minimal versions" bash ci/check-manifest.sh
 step "Tests (Linux)" linux_tests
 step "Tests (Linux, blocking fallback forced)" fallback_tests
 if [[ -n ${SKIP_WINDOWS:-} ]]; then

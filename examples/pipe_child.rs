@@ -12,6 +12,11 @@
 //! pipe_child sleep [SECONDS]          sleep without reading stdin (until killed, without
 //!                                     SECONDS)
 //! pipe_child exit CODE                exit at once with CODE
+//! pipe_child exit-flush N             queue N bytes (`x`) for stdout through a `PipeWriter`
+//!                                     and return from `main` at once, with an `ExitGuard`
+//!                                     (W-20): nothing is lost
+//! pipe_child exit-lost N              the same without the guard: what was still queued is
+//!                                     lost at exit
 //! pipe_child sigpipe-default          (Unix) reset SIGPIPE to the default action (death), then
 //!                                     write through a `PipeWriter` into a pipe whose reader is
 //!                                     closed; print `survived` if the writer reported the
@@ -28,7 +33,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 const USAGE: &str = "usage: pipe_child count [LIMIT] | sha256 [LIMIT] | copy [LIMIT] [--stderr N] \
-                     | forever | sleep [SECONDS] | exit CODE | sigpipe-default";
+                     | forever | sleep [SECONDS] | exit CODE | exit-flush N | exit-lost N \
+                     | sigpipe-default";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -69,6 +75,10 @@ fn main() -> ExitCode {
         }
         "exit" => match options.limit {
             Some(code) => return ExitCode::from(code as u8),
+            None => return usage(),
+        },
+        "exit-flush" | "exit-lost" => match options.limit {
+            Some(n) => exit_right_after_writing(n, mode == "exit-flush"),
             None => return usage(),
         },
         "sigpipe-default" => sigpipe_default(),
@@ -161,6 +171,28 @@ fn forever() -> io::Result<()> {
     loop {
         stdout.write_all(&block)?;
     }
+}
+
+/// Queues `n` bytes for stdout through a lingering `PipeWriter` and returns at once; with
+/// `guard`, an `ExitGuard` flushes before the process ends (W-20).
+fn exit_right_after_writing(n: u64, guard: bool) -> io::Result<()> {
+    let _guard = guard.then(|| pipewriter::ExitGuard::new(Duration::from_secs(60)));
+    let writer = pipewriter::PipeWriter::new(stdout_handle()?)?;
+    let n = usize::try_from(n).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    writer.write(vec![b'x'; n]).map_err(|e| e.into_error())?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn stdout_handle() -> io::Result<pipewriter::OwnedPipe> {
+    use std::os::fd::AsFd;
+    io::stdout().as_fd().try_clone_to_owned()
+}
+
+#[cfg(windows)]
+fn stdout_handle() -> io::Result<pipewriter::OwnedPipe> {
+    use std::os::windows::io::AsHandle;
+    io::stdout().as_handle().try_clone_to_owned()
 }
 
 #[cfg(unix)]

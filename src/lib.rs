@@ -93,6 +93,7 @@ mod core;
 mod driver;
 mod error;
 mod event;
+mod exit;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 #[cfg(unix)]
@@ -113,6 +114,7 @@ pub use crate::async_io::AsyncPipeWriter;
 pub use crate::core::{Accepted, RetryPolicy, Unwritten};
 pub use crate::error::WriteError;
 pub use crate::event::{Event, EventReceiver};
+pub use crate::exit::{flush_all, ExitGuard, ExitReport, UnfinishedWriter};
 #[cfg(unix)]
 pub use crate::fifo::Fifo;
 #[cfg(windows)]

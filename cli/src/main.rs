@@ -154,6 +154,9 @@ pub(crate) struct BenchArgs {
     /// Also write every sample as CSV to this file.
     #[arg(long, value_name = "PATH")]
     pub(crate) csv: Option<PathBuf>,
+    /// Also draw the run's ratios to each workload's baseline as an SVG chart in this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) chart: Option<PathBuf>,
     /// Timed repetitions per contender (after one warm-up run each).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) reps: Option<u32>,

@@ -23,6 +23,8 @@ pub use fake::OwnedPipe;
 #[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
 #[allow(unused_imports)]
 pub(crate) use fake::{classify, pipe, Io};
+#[cfg(all(unix, any(loom, pipewriter_fake_backend)))]
+mod fake_unsupported;
 
 #[cfg(windows)]
 mod windows;

@@ -207,6 +207,7 @@ impl Builder {
             generation,
         ));
         sys::Io::start(&shared)?;
+        crate::exit::register(&shared);
         Ok(PipeWriter {
             shared,
             drop_policy: self.drop_policy,

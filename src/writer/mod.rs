@@ -20,7 +20,9 @@ pub use crate::sys::OwnedPipe;
 mod blocking;
 mod buffered;
 mod builder;
+mod consumed;
 mod file;
+mod handle;
 
 pub use blocking::BlockingWriter;
 pub use buffered::BufferedWriter;

@@ -425,6 +425,7 @@ mod tests {
         .markdown(&Plan::from_args(&BenchArgs {
             quick: true,
             csv: None,
+            chart: None,
             reps: None,
             only: vec![],
             messages: None,

@@ -8,6 +8,7 @@
 //! prints the report, `pipes` holds the reader threads and writers they share, and
 //! `probes` what is read about the machine and the process.
 
+mod chart;
 mod harness;
 mod pipes;
 mod probes;
@@ -126,6 +127,12 @@ pub(crate) fn run(args: &BenchArgs) -> ExitCode {
     if let Some(path) = &args.csv {
         if let Err(e) = std::fs::write(path, report.csv()) {
             say!("pipewriter: bench: cannot write {}: {e}", path.display());
+            return ExitCode::from(crate::EXIT_FAILURE);
+        }
+    }
+    if let Some(path) = &args.chart {
+        if let Err(e) = chart::write_svg(&report, path) {
+            say!("pipewriter: bench: {e}");
             return ExitCode::from(crate::EXIT_FAILURE);
         }
     }

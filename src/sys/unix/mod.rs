@@ -49,8 +49,10 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod fork;
+mod handle;
 mod reactor;
 mod signal;
+mod unread;
 mod worker;
 
 use std::fmt;

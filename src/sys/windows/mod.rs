@@ -59,10 +59,12 @@
 #![allow(unsafe_code)]
 
 mod errors;
+mod handle;
 mod kernel;
 pub(crate) mod named_pipe;
 mod overlapped;
 pub(crate) mod pipe;
+mod unread;
 mod worker;
 
 #[cfg(test)]
