@@ -78,18 +78,18 @@ pub fn flush_all(timeout: Duration) -> ExitReport {
     report
 }
 
-/// Waits until `shared` has written what it accepted so far, or `deadline`.
-fn flush_one(shared: &Shared, deadline: Option<Instant>) -> io::Result<()> {
+/// Waits until `shared` has written what it accepted so far, or `deadline`, driving it from
+/// this thread where it can (W-16).
+fn flush_one(shared: &Arc<Shared>, deadline: Option<Instant>) -> io::Result<()> {
     let target = shared.lock().core.accepted();
     let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    shared
-        .wait_until(left, |state| {
-            if state.core.written() >= target {
-                return Some(Ok(()));
-            }
-            ended_error(state).map(Err)
-        })
-        .unwrap_or_else(|| Err(timed_out()))
+    Shared::wait_driving(shared, left, |state| {
+        if state.core.written() >= target {
+            return Some(Ok(()));
+        }
+        ended_error(state).map(Err)
+    })
+    .unwrap_or_else(|| Err(timed_out()))
 }
 
 /// Registers a writer that was just built (the hook in `Builder::build`).
