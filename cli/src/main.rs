@@ -160,7 +160,7 @@ pub(crate) struct BenchArgs {
     /// Timed repetitions per contender (after one warm-up run each).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) reps: Option<u32>,
-    /// Run only these workloads (comma-separated): small, bulk, enlarged, latency, many.
+    /// Run only these workloads (comma-separated): small, bulk, enlarged, child, latency, many.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub(crate) only: Vec<bench::Workload>,
     /// Messages in the small-write workload (default 10M, quick 1M; 1 to 10^12).

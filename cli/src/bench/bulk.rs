@@ -150,6 +150,11 @@ pub(super) struct Source {
 }
 
 impl Source {
+    /// The chunk as a slice.
+    pub(super) fn slice(&self) -> &[u8] {
+        &self.slice
+    }
+
     pub(super) fn new(plan: &Plan) -> Source {
         Source {
             slice: AlignedBuf::with_pattern(plan.chunk),

@@ -18,6 +18,8 @@ mod probes;
 #[cfg(unix)]
 mod bulk;
 #[cfg(unix)]
+mod child_feed;
+#[cfg(unix)]
 mod enlarged_pipe;
 #[cfg(unix)]
 mod many_writers;
@@ -46,6 +48,8 @@ pub(crate) enum Workload {
     Bulk,
     /// 64 KiB writes into an enlarged (1 MiB) pipe.
     Enlarged,
+    /// Feeding a child: spawn_with_writer against ChildStdin, write_file against io::copy.
+    Child,
     /// 64-byte ping-pong round trips.
     Latency,
     /// 10,000 idle writers: background threads and memory.
@@ -104,6 +108,7 @@ pub(crate) fn run(args: &BenchArgs) -> ExitCode {
         Workload::Small,
         Workload::Bulk,
         Workload::Enlarged,
+        Workload::Child,
         Workload::Latency,
         Workload::Many,
     ];
@@ -148,6 +153,7 @@ fn run_workloads(plan: &Plan, workloads: &[Workload]) -> io::Result<Report> {
             Workload::Small => small_messages::run(plan, &mut report)?,
             Workload::Bulk => bulk::run(plan, &mut report)?,
             Workload::Enlarged => enlarged_pipe::run(plan, &mut report)?,
+            Workload::Child => child_feed::run(plan, &mut report)?,
             Workload::Latency => ping_pong::run(plan, &mut report)?,
             Workload::Many => many_writers::run(plan, &mut report)?,
         }
