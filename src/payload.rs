@@ -89,6 +89,9 @@ pub trait Payload: sealed::Sealed {
     fn payload_len(&self) -> usize;
     #[doc(hidden)]
     fn enqueue(self, queue: &mut Queue);
+    /// The bytes, for a write made straight from them (a lone message, W-16).
+    #[doc(hidden)]
+    fn as_bytes(&self) -> &[u8];
     /// Work that needs no lock, done before the writer's lock is taken (releasing spare
     /// capacity, W-12).
     #[doc(hidden)]
@@ -97,6 +100,10 @@ pub trait Payload: sealed::Sealed {
 
 impl sealed::Sealed for &[u8] {}
 impl Payload for &[u8] {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+
     fn payload_len(&self) -> usize {
         self.len()
     }
@@ -107,6 +114,10 @@ impl Payload for &[u8] {
 
 impl<const N: usize> sealed::Sealed for &[u8; N] {}
 impl<const N: usize> Payload for &[u8; N] {
+    fn as_bytes(&self) -> &[u8] {
+        &self[..]
+    }
+
     fn payload_len(&self) -> usize {
         N
     }
@@ -117,6 +128,10 @@ impl<const N: usize> Payload for &[u8; N] {
 
 impl sealed::Sealed for &str {}
 impl Payload for &str {
+    fn as_bytes(&self) -> &[u8] {
+        str::as_bytes(self)
+    }
+
     fn payload_len(&self) -> usize {
         self.len()
     }
@@ -127,6 +142,10 @@ impl Payload for &str {
 
 impl sealed::Sealed for Vec<u8> {}
 impl Payload for Vec<u8> {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+
     fn payload_len(&self) -> usize {
         self.len()
     }
@@ -140,6 +159,10 @@ impl Payload for Vec<u8> {
 
 impl sealed::Sealed for String {}
 impl Payload for String {
+    fn as_bytes(&self) -> &[u8] {
+        str::as_bytes(self)
+    }
+
     fn payload_len(&self) -> usize {
         self.len()
     }
@@ -155,6 +178,10 @@ impl Payload for String {
 
 impl sealed::Sealed for Bytes {}
 impl Payload for Bytes {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+
     fn payload_len(&self) -> usize {
         self.len()
     }

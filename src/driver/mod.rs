@@ -54,7 +54,7 @@ pub(crate) mod completion;
 pub(crate) use backend::Backend;
 use delivery::contain;
 pub(crate) use delivery::in_handler;
-pub(crate) use readiness::InPlace;
+pub(crate) use readiness::{InPlace, Lone};
 
 pub(crate) type Handler = Box<dyn Fn(Event) + Send + Sync + 'static>;
 
@@ -117,7 +117,7 @@ impl State {
 /// executor's code, which may drop the task's future and the writer with it, or call the
 /// writer: never under the lock (W-13).
 #[must_use = "wake them after releasing the lock"]
-struct Wakeups(Vec<Waker>);
+pub(crate) struct Wakeups(Vec<Waker>);
 
 impl Wakeups {
     fn is_empty(&self) -> bool {
@@ -126,7 +126,7 @@ impl Wakeups {
 
     /// Wakes every task. A waker that panics (an executor that shut down) breaks nothing
     /// but its own wake-up (W-13).
-    fn wake(self) {
+    pub(crate) fn wake(self) {
         for waker in self.0 {
             contain("an async task's waker", || waker.wake());
         }

@@ -6,14 +6,25 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Backend, Shared, State, Step};
-use crate::core::{Begin, IoState, Next, Outcome, Phase};
+use super::{Backend, Shared, State, Step, Wakeups};
+use crate::core::{Accepted, Begin, IoState, Next, Outcome, Phase};
 use crate::sync::{Arc, Instant, MutexGuard};
 use crate::sys;
 
-/// Writes go out from the caller's thread at most once per this interval (see
-/// `Shared::write_now`); closer writes are gathered by the I/O context.
-const DIRECT_WRITE_GAP: Duration = Duration::from_micros(4);
+/// A write goes out from the caller's thread only when the last one made there ended at least
+/// this long ago (see `Shared::write_now`): closer writes, a burst, are gathered by the I/O
+/// context. A request that waits for its reply (a ping-pong) is further apart than this.
+const DIRECT_WRITE_GAP: Duration = Duration::from_micros(1);
+
+/// The answer to [`Shared::write_lone`].
+#[must_use]
+pub(crate) enum Lone<'a> {
+    /// Every byte went out.
+    Done(Accepted),
+    /// Not all: this many bytes went out (maybe none); queue the rest under the guard, then
+    /// wake the tasks.
+    Queue(MutexGuard<'a, State>, usize, Wakeups),
+}
 
 /// The answer to [`Shared::write_in_place`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +335,59 @@ impl Shared {
         Ok(())
     }
 
+    /// A lone message written straight from the caller's buffer, no copy (`write` on an idle
+    /// writer): the same conditions as [`Shared::write_now`] — a non-blocking descriptor,
+    /// nothing queued or in flight, not within [`DIRECT_WRITE_GAP`] of the last such write —
+    /// and no fault injector. `state` is the caller's guard, with the write admitted.
+    ///
+    /// Returns [`Lone::Done`] when every byte went out; otherwise the guard back with the count
+    /// written (the caller queues the rest, under the same guard, so that a `stop` waiting
+    /// for this write hands the rest back) and the tasks to wake once it lets the guard go.
+    pub(crate) fn write_lone<'a>(
+        this: &'a Arc<Self>,
+        mut state: MutexGuard<'a, State>,
+        buf: &[u8],
+    ) -> Lone<'a> {
+        let now = Instant::now();
+        let may = this.io.can_write_now()
+            && !this.has_injector()
+            && !state.driving
+            && !state
+                .last_direct
+                .is_some_and(|last| now.saturating_duration_since(last) < DIRECT_WRITE_GAP)
+            && state.core.queued() == 0
+            && state.core.begin_in_place();
+        if !may {
+            return Lone::Queue(state, 0, Wakeups(Vec::new()));
+        }
+        state.driving = true;
+        drop(state);
+        let outcome = this.io.write_slice_now(buf);
+        let ended = Instant::now();
+        // An error is left for the queue's path to meet again and report as every write's
+        // error is (the message is queued whole, E-2 … E-4).
+        let (written, recorded) = match outcome {
+            Outcome::Wrote(n) => (n, Outcome::Wrote(n)),
+            _ => (0, Outcome::WouldBlock),
+        };
+        let mut state = this.lock();
+        state.last_direct = Some(ended);
+        let kick = state.core.complete_in_place(recorded);
+        this.release(&mut state);
+        let wakeups = this.notify(&mut state);
+        if written < buf.len() {
+            return Lone::Queue(state, written, wakeups);
+        }
+        let deliver = state.core.has_events() && this.has_consumers(&state);
+        let status = state.core.status();
+        drop(state);
+        wakeups.wake();
+        if kick || deliver {
+            sys::Io::kick(this);
+        }
+        Lone::Done(status)
+    }
+
     /// The writer went from idle to having queued data (`state` is the caller's guard):
     /// either writes once right here on the caller's thread ([`Shared::write_now`]), or kicks
     /// the backend.
@@ -336,9 +400,9 @@ impl Shared {
 
     /// One non-blocking write on the caller's thread, for a writer that was idle, so that a
     /// lone message does not pay for waking the I/O thread (a wake-up costs tens of
-    /// microseconds on a quiet machine; the write itself about one). Taken at most once per
-    /// [`DIRECT_WRITE_GAP`]: a burst of writes is left to the I/O context, which gathers it
-    /// into few OS writes (W-4). Never delivers events (W-8): if there are some for a
+    /// microseconds on a quiet machine; the write itself about one). Not taken within
+    /// [`DIRECT_WRITE_GAP`] of the end of the last one: a burst of writes is left to the I/O
+    /// context, which gathers it into few OS writes (W-4). Never delivers events (W-8): if there are some for a
     /// listener, the backend is kicked to deliver them.
     ///
     /// `None`: not attempted. `Some(true)`: done, the writer is idle again. `Some(false)`: the
@@ -357,7 +421,6 @@ impl Shared {
         if state.driving {
             return None;
         }
-        state.last_direct = Some(now);
         let mut bufs = Vec::new();
         if !matches!(state.core.begin(&mut bufs), Begin::Submit(_)) {
             return Some(false);
@@ -368,7 +431,9 @@ impl Shared {
             Some(outcome) => outcome,
             None => self.io.write_now(&bufs),
         };
+        let ended = Instant::now();
         let mut state = self.lock();
+        state.last_direct = Some(ended);
         let next = state.core.complete(outcome);
         self.release(&mut state);
         let wakeups = self.notify(&mut state);

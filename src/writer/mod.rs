@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::core::{Accepted, Kick, Phase, Unwritten};
-use crate::driver::{ended_error, in_handler, timed_out, Backend, Shared, State};
+use crate::driver::{ended_error, in_handler, timed_out, Backend, Lone, Shared, State};
 use crate::error::WriteError;
 use crate::event::{EventReceiver, Mailbox};
 pub use crate::payload::{IntoPipeHandle, Payload};
@@ -152,10 +152,33 @@ impl PipeWriter {
             drop(state);
             return Err(WriteError::new(refusal.to_error(), data));
         }
-        let (accepted, kick) = state.core.accept(len, |queue| data.enqueue(queue));
+        // A lone message goes out from here, straight from its buffer.
+        let (mut state, written, wakeups) =
+            match Shared::write_lone(&self.shared, state, data.as_bytes()) {
+                Lone::Done(accepted) => return Ok(accepted),
+                Lone::Queue(state, written, wakeups) => (state, written, wakeups),
+            };
+        let (accepted, kick) = if written > 0 {
+            // Part of it went out: the rest is queued as admitted (a copy).
+            let rest = &data.as_bytes()[written..];
+            state
+                .core
+                .accept(rest.len(), |queue| queue.push_slice(rest))
+        } else {
+            // The writer may have ended meanwhile (the write found the reader gone).
+            if let Err(refusal) = state.core.admit(len) {
+                drop(state);
+                wakeups.wake();
+                return Err(WriteError::new(refusal.to_error(), data));
+            }
+            state.core.accept(len, |queue| data.enqueue(queue))
+        };
         if kick == Kick::Yes {
             Shared::start(&self.shared, state);
+        } else {
+            drop(state);
         }
+        wakeups.wake();
         Ok(accepted)
     }
 
