@@ -352,9 +352,9 @@ impl Shared {
         let may = this.io.can_write_now()
             && !this.has_injector()
             && !state.driving
-            && !state
+            && state
                 .last_direct
-                .is_some_and(|last| now.saturating_duration_since(last) < DIRECT_WRITE_GAP)
+                .is_none_or(|last| now.saturating_duration_since(last) >= DIRECT_WRITE_GAP)
             && state.core.queued() == 0
             && state.core.begin_in_place();
         if !may {
