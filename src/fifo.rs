@@ -213,6 +213,9 @@ impl Fifo {
             }
         };
         verify_open(path, &fd)?;
+        // This open made a description of our own: on macOS and NetBSD, a write to a FIFO
+        // whose reader left fails with `EPIPE` and raises no `SIGPIPE` (P-4).
+        crate::sys::pipe::set_no_sigpipe(fd.as_fd())?;
         Ok(WriteEnd::from_exclusive(fd))
     }
 
