@@ -91,3 +91,26 @@ pub(crate) fn take_spawn_failure() -> bool {
         left > 0
     })
 }
+
+/// Milliseconds a blocking write stalls before it starts (see [`stall_blocking_writes`]).
+#[cfg(windows)]
+static BLOCKING_WRITE_STALL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes every blocking write of the Windows worker thread (synchronous handles, P-2) first
+/// stall for `stall`, in a way `CancelSynchronousIo` cannot interrupt, as a console write
+/// held by a selection would (P-7): `stop` must then give up cancelling and abandon the
+/// write. After the stall the write is made as usual. Process-wide (the writes run on the
+/// writers' own threads): use it in a test binary of its own. `Duration::ZERO` disarms it.
+#[cfg(windows)]
+pub fn stall_blocking_writes(stall: std::time::Duration) {
+    let millis = u64::try_from(stall.as_millis()).unwrap_or(u64::MAX);
+    BLOCKING_WRITE_STALL_MS.store(millis, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The stall armed by [`stall_blocking_writes`], if any.
+#[cfg(windows)]
+pub(crate) fn blocking_write_stall() -> Option<std::time::Duration> {
+    let millis = BLOCKING_WRITE_STALL_MS.load(std::sync::atomic::Ordering::SeqCst);
+    (millis > 0).then(|| std::time::Duration::from_millis(millis))
+}
+
