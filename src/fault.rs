@@ -114,3 +114,28 @@ pub(crate) fn blocking_write_stall() -> Option<std::time::Duration> {
     (millis > 0).then(|| std::time::Duration::from_millis(millis))
 }
 
+#[cfg(unix)]
+type FifoHook = Box<dyn FnOnce(&std::path::Path)>;
+
+#[cfg(unix)]
+std::thread_local! {
+    /// The hook [`before_fifo_open`] armed on this thread.
+    static FIFO_HOOK: std::cell::RefCell<Option<FifoHook>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `hook` once, with the path, inside the next [`Fifo::open_writer`](crate::Fifo::open_writer)
+/// or [`Fifo::open_reader`](crate::Fifo::open_reader) on the calling thread, between the check
+/// of what is at the path and the open for writing or reading: a test can swap the path for
+/// another object there (S-3). Per thread, so parallel tests do not disturb each other.
+#[cfg(unix)]
+pub fn before_fifo_open(hook: impl FnOnce(&std::path::Path) + 'static) {
+    FIFO_HOOK.with(|slot| *slot.borrow_mut() = Some(Box::new(hook)));
+}
+
+/// Runs the hook armed by [`before_fifo_open`], if any.
+#[cfg(unix)]
+pub(crate) fn run_fifo_hook(path: &std::path::Path) {
+    if let Some(hook) = FIFO_HOOK.with(|slot| slot.borrow_mut().take()) {
+        hook(path);
+    }
+}
