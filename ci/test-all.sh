@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README states it: lints (Rust, and shellcheck over the CI
-# scripts), the Linux suite, the Linux suite again through the blocking fallback, the Windows
+# scripts), compile checks for the other Unixes (ci/check-targets.sh), the Linux suite, the Linux suite again through the blocking fallback, the Windows
 # suite under Wine, and the quick reliability checks.
 # Installs what it needs (rustup components and targets; Debian packages when run as root).
 #
@@ -133,6 +133,7 @@ step "Tools (rustfmt, clippy)" ensure_components
 step "Lints and docs (Linux, shell scripts)" lint_linux
 step "Docs as docs.rs builds them (nightly, Linux and Windows)" docs_rs
 step "Manifest: MSRV, feature powerset, minimal versions" bash ci/check-manifest.sh
+step "Compile checks, not run (macOS, FreeBSD, OpenBSD, NetBSD: P-6)" bash ci/check-targets.sh
 step "Tests (Linux)" linux_tests
 step "Tests (Linux, blocking fallback forced)" fallback_tests
 if [[ -n ${SKIP_WINDOWS:-} ]]; then

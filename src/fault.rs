@@ -91,3 +91,51 @@ pub(crate) fn take_spawn_failure() -> bool {
         left > 0
     })
 }
+
+/// Milliseconds a blocking write stalls before it starts (see [`stall_blocking_writes`]).
+#[cfg(windows)]
+static BLOCKING_WRITE_STALL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes every blocking write of the Windows worker thread (synchronous handles, P-2) first
+/// stall for `stall`, in a way `CancelSynchronousIo` cannot interrupt, as a console write
+/// held by a selection would (P-7): `stop` must then give up cancelling and abandon the
+/// write. After the stall the write is made as usual. Process-wide (the writes run on the
+/// writers' own threads): use it in a test binary of its own. `Duration::ZERO` disarms it.
+#[cfg(windows)]
+pub fn stall_blocking_writes(stall: std::time::Duration) {
+    let millis = u64::try_from(stall.as_millis()).unwrap_or(u64::MAX);
+    BLOCKING_WRITE_STALL_MS.store(millis, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The stall armed by [`stall_blocking_writes`], if any.
+#[cfg(windows)]
+pub(crate) fn blocking_write_stall() -> Option<std::time::Duration> {
+    let millis = BLOCKING_WRITE_STALL_MS.load(std::sync::atomic::Ordering::SeqCst);
+    (millis > 0).then(|| std::time::Duration::from_millis(millis))
+}
+
+#[cfg(unix)]
+type FifoHook = Box<dyn FnOnce(&std::path::Path)>;
+
+#[cfg(unix)]
+std::thread_local! {
+    /// The hook [`before_fifo_open`] armed on this thread.
+    static FIFO_HOOK: std::cell::RefCell<Option<FifoHook>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `hook` once, with the path, inside the next [`Fifo::open_writer`](crate::Fifo::open_writer)
+/// or [`Fifo::open_reader`](crate::Fifo::open_reader) on the calling thread, between the check
+/// of what is at the path and the open for writing or reading: a test can swap the path for
+/// another object there (S-3). Per thread, so parallel tests do not disturb each other.
+#[cfg(unix)]
+pub fn before_fifo_open(hook: impl FnOnce(&std::path::Path) + 'static) {
+    FIFO_HOOK.with(|slot| *slot.borrow_mut() = Some(Box::new(hook)));
+}
+
+/// Runs the hook armed by [`before_fifo_open`], if any.
+#[cfg(unix)]
+pub(crate) fn run_fifo_hook(path: &std::path::Path) {
+    if let Some(hook) = FIFO_HOOK.with(|slot| slot.borrow_mut().take()) {
+        hook(path);
+    }
+}

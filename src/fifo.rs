@@ -176,21 +176,29 @@ impl Fifo {
     /// this waits for a reader (retrying) up to `timeout`. The returned end has an open file
     /// description of its own, so it is non-blocking without affecting anyone else.
     ///
+    /// On Linux the check has no time-of-check window: the path is opened with `O_PATH`
+    /// (which opens nothing that could have side effects), that inode is checked, and then
+    /// that very inode is reopened through `/proc/self/fd`; an object swapped in at the path
+    /// meanwhile is never opened. Elsewhere (or without `/proc`) the path is checked, opened,
+    /// and what was opened checked again: a swapped-in object is refused, but only after it
+    /// was opened.
+    ///
     /// # Errors
     /// - [`io::ErrorKind::InvalidInput`] when the path is a symbolic link, a regular file, a
     ///   directory or anything else that is not a FIFO;
-    /// - [`io::ErrorKind::PermissionDenied`] when the FIFO belongs to another user;
+    /// - [`io::ErrorKind::PermissionDenied`] when the FIFO belongs to another user, or when
+    ///   group or others may write to it (they could put bytes into the stream);
     /// - [`io::ErrorKind::TimedOut`] when no reader opened it within `timeout`;
     /// - [`io::ErrorKind::NotFound`] and other OS errors as the system reports them.
     pub fn open_writer(path: impl AsRef<Path>, timeout: Duration) -> io::Result<WriteEnd> {
         let path = path.as_ref();
-        check_path(path)?;
         let flags =
             OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let target = Target::checked(path)?;
         let deadline = Instant::now().checked_add(timeout);
         let mut pause = Duration::from_millis(1);
         let fd = loop {
-            match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
+            match target.open(flags) {
                 Ok(fd) => break fd,
                 Err(rustix::io::Errno::NXIO) => {
                     let left = deadline.map_or(Duration::MAX, |d| {
@@ -212,7 +220,10 @@ impl Fifo {
                 Err(e) => return Err(open_error(path, e)),
             }
         };
-        verify_open(path, &fd)?;
+        target.verify(path, &fd)?;
+        // This open made a description of our own: on macOS and NetBSD, a write to a FIFO
+        // whose reader left fails with `EPIPE` and raises no `SIGPIPE` (P-4).
+        crate::sys::pipe::set_no_sigpipe(fd.as_fd())?;
         Ok(WriteEnd::from_exclusive(fd))
     }
 
@@ -228,18 +239,18 @@ impl Fifo {
     /// As [`Fifo::open_writer`], without the timeout.
     pub fn open_reader(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref();
-        check_path(path)?;
+        let target = Target::checked(path)?;
         // O_NONBLOCK so the open does not wait for a writer; it is cleared afterwards.
         let flags =
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
         let fd = loop {
-            match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
+            match target.open(flags) {
                 Ok(fd) => break fd,
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(open_error(path, e)),
             }
         };
-        verify_open(path, &fd)?;
+        target.verify(path, &fd)?;
         let status = rustix::fs::fcntl_getfl(&fd)? & !OFlags::ACCMODE;
         rustix::fs::fcntl_setfl(&fd, status & !OFlags::NONBLOCK)?;
         Ok(File::from(fd))
@@ -315,18 +326,132 @@ fn not_a_fifo(path: &Path, what: &str) -> io::Error {
     )
 }
 
-/// Refuses early, before any open, what is visibly not our FIFO: opening some devices has
-/// side effects, so they must not be opened at all.
-fn check_path(path: &Path) -> io::Result<()> {
-    let stat = rustix::fs::lstat(path).map_err(|e| open_error(path, e))?;
-    if let Some(what) = describe(&stat) {
-        return Err(not_a_fifo(path, what));
-    }
-    check_owner(path, &stat)
+/// What is opened: the checked inode itself (Linux), or the path again (elsewhere).
+///
+/// On Linux the path is opened once with `O_PATH | O_NOFOLLOW | O_CLOEXEC`, which opens no
+/// device, waits for nothing and follows no symbolic link; that very inode is checked with
+/// `fstat`, and then reopened for reading or writing through `/proc/self/fd/N`, which names
+/// the inode, not the path. Whatever is put at the path after the check is never opened.
+/// Where `/proc` is not mounted, and on other systems, the path is checked with `lstat`,
+/// opened with `O_NOFOLLOW`, and what was opened checked again with `fstat`: an object
+/// swapped in between the two is refused after the open, but it *was* opened, and opening
+/// some devices has side effects. That window is the price of systems without `O_PATH`
+/// reopening.
+struct Target {
+    /// The `O_PATH` descriptor of the checked inode (Linux, `/proc` mounted).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    inode: Option<OwnedFd>,
+    path: PathBuf,
 }
 
+impl Target {
+    /// Checks what is at `path`: a FIFO owned by this user that no one else may write to.
+    ///
+    /// # References
+    /// - [`open(2)`, `O_PATH`](https://man7.org/linux/man-pages/man2/open.2.html)
+    /// - [`proc_pid_fd(5)`](https://man7.org/linux/man-pages/man5/proc_pid_fd.5.html)
+    /// - [`lstat(2)`, `fstat(2)`](https://man7.org/linux/man-pages/man2/lstat.2.html)
+    fn checked(path: &Path) -> io::Result<Target> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
+                Ok(inode) => {
+                    let stat = rustix::fs::fstat(&inode)?;
+                    check_stat(path, &stat)?;
+                    let proc_path = proc_fd_path(&inode);
+                    if rustix::fs::access(&proc_path, rustix::fs::Access::EXISTS).is_ok() {
+                        #[cfg(feature = "fault-injection")]
+                        crate::fault::run_fifo_hook(path);
+                        return Ok(Target {
+                            inode: Some(inode),
+                            path: proc_path,
+                        });
+                    }
+                    log::debug!("no /proc/self/fd: {} is opened by path", path.display());
+                }
+                Err(e) => return Err(open_error(path, e)),
+            }
+        }
+        check_path(path)?;
+        #[cfg(feature = "fault-injection")]
+        crate::fault::run_fifo_hook(path);
+        Ok(Target {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            inode: None,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the checked object with `flags` (`O_NOFOLLOW` is dropped for the `/proc` link,
+    /// which is a symbolic link by design and names the inode itself).
+    fn open(&self, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.inode.is_some() {
+            return rustix::fs::openat(CWD, &self.path, flags & !OFlags::NOFOLLOW, Mode::empty());
+        }
+        rustix::fs::openat(CWD, &self.path, flags, Mode::empty())
+    }
+
+    /// The check on what was really opened: a FIFO of ours, and (Linux) the checked inode.
+    fn verify(&self, path: &Path, fd: &OwnedFd) -> io::Result<()> {
+        verify_open(path, fd)?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(inode) = &self.inode {
+            let (checked, opened) = (rustix::fs::fstat(inode)?, rustix::fs::fstat(fd)?);
+            if (checked.st_dev, checked.st_ino) != (opened.st_dev, opened.st_ino) {
+                return Err(io::Error::other(format!(
+                    "{} changed while it was opened; refusing it",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `/proc/self/fd/N` for `fd`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn proc_fd_path(fd: &OwnedFd) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Refuses early, before any open, what is visibly not our FIFO: opening some devices has
+/// side effects, so they must not be opened at all.
+///
+/// # References
+/// - [`lstat(2)`](https://man7.org/linux/man-pages/man2/lstat.2.html)
+fn check_path(path: &Path) -> io::Result<()> {
+    let stat = rustix::fs::lstat(path).map_err(|e| open_error(path, e))?;
+    check_stat(path, &stat)
+}
+
+/// A FIFO, owned by this user, that neither group nor others may write to.
+fn check_stat(path: &Path, stat: &Stat) -> io::Result<()> {
+    if let Some(what) = describe(stat) {
+        return Err(not_a_fifo(path, what));
+    }
+    check_owner(path, stat)
+}
+
+/// The FIFO must be this user's (S-3), and no one else's to write into: a FIFO that group or
+/// others may write to lets them put bytes into the stream (our writer's reader, or our
+/// reader, would take them for ours), so it is refused too. Read permission for others is
+/// not checked here: keep such FIFOs in a private directory ([`Fifo::create_private`]).
 fn check_owner(path: &Path, stat: &Stat) -> io::Result<()> {
     let me = rustix::process::geteuid().as_raw();
+    let mode = Mode::from_raw_mode(stat.st_mode);
+    if stat.st_uid == me && mode.intersects(Mode::WGRP | Mode::WOTH) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the FIFO {} may be written by other users (mode {:o}); refusing it",
+                path.display(),
+                mode.bits() & 0o777
+            ),
+        ));
+    }
     if stat.st_uid != me {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -342,6 +467,9 @@ fn check_owner(path: &Path, stat: &Stat) -> io::Result<()> {
 
 /// The check that counts, on what was really opened (the path may have changed since
 /// [`check_path`]).
+///
+/// # References
+/// - [`fstat(2)`](https://man7.org/linux/man-pages/man2/fstat.2.html)
 fn verify_open(path: &Path, fd: &OwnedFd) -> io::Result<()> {
     let stat = rustix::fs::fstat(fd.as_fd())?;
     if let Some(what) = describe(&stat) {

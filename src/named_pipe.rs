@@ -120,6 +120,15 @@ impl NamedPipeServerBuilder {
 
     /// Message mode (`PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE`) instead of byte mode.
     /// Default: false.
+    ///
+    /// A [`PipeWriter`](crate::PipeWriter) does not keep message boundaries (it merges small
+    /// writes into one `WriteFile` and splits large ones at the pipe's quota), so it refuses a
+    /// message-mode pipe (P-7): `PipeWriter::new` on a duplex message-mode server fails with
+    /// [`io::ErrorKind::InvalidInput`]. **Do not give an outbound-only message-mode server to
+    /// a `PipeWriter`**: that end cannot read its own pipe's type (it lacks
+    /// `FILE_READ_ATTRIBUTES`), so the writer cannot tell, and a reader would see merged and
+    /// split messages. Message mode is for servers that read messages, or write each message
+    /// with one `WriteFile` of their own.
     pub fn message_mode(mut self, message: bool) -> Self {
         self.message_mode = message;
         self

@@ -188,3 +188,85 @@ fn s3_into_path_keeps_the_fifo() {
     std::fs::remove_file(&path).unwrap();
     std::fs::remove_dir(path.parent().unwrap()).unwrap();
 }
+
+/// S-3, Linux: the object checked is the object opened. Between the check and the open the
+/// path is swapped for a regular file, another FIFO of ours, or a symbolic link; the writer
+/// still reaches the FIFO that was checked, and the swapped-in object is never opened.
+#[cfg(target_os = "linux")]
+#[test]
+fn s3_swapped_path_after_the_check_is_never_opened() {
+    use std::io::Read;
+    for swap in ["regular file", "other fifo", "symlink"] {
+        let scratch = Scratch::new(&format!("swap-{}", swap.replace(' ', "-")));
+        let path = scratch.0.join("fifo");
+        let checked = Fifo::create(&path).unwrap().into_path();
+        let mut checked_reader = Fifo::open_reader(&checked).unwrap();
+        let moved = scratch.0.join("checked");
+        let other = scratch.0.join("other");
+        let other_fifo = Fifo::create(&other).unwrap();
+        let mut other_reader = other_fifo.reader().unwrap();
+        let (swap_path, moved_to) = (path.clone(), moved.clone());
+        let other_path = other.clone();
+        let kind = swap;
+        pipewriter::fault::before_fifo_open(move |at| {
+            assert_eq!(at, swap_path.as_path());
+            std::fs::rename(&swap_path, &moved_to).unwrap();
+            match kind {
+                "regular file" => std::fs::write(&swap_path, b"untouched").unwrap(),
+                "other fifo" => std::fs::rename(&other_path, &swap_path).unwrap(),
+                _ => std::os::unix::fs::symlink(&other_path, &swap_path).unwrap(),
+            }
+        });
+        let end = Fifo::open_writer(&path, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{swap}: {e}"));
+        let writer = pipewriter::PipeWriter::new(end).unwrap();
+        writer.write(&b"to the checked FIFO"[..]).unwrap();
+        writer.close(Duration::from_secs(5)).unwrap();
+        let mut got = String::new();
+        checked_reader.read_to_string(&mut got).unwrap();
+        assert_eq!(
+            got, "to the checked FIFO",
+            "{swap}: the checked inode got the data"
+        );
+        let mut other_got = [0u8; 16];
+        let n = match std::io::Read::read(&mut other_reader, &mut other_got) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("{swap}: {e}"),
+        };
+        assert_eq!(n, 0, "{swap}: the other FIFO got nothing");
+        if swap == "regular file" {
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                b"untouched",
+                "{swap}: left alone"
+            );
+        }
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&moved);
+        drop(other_fifo);
+        let _ = std::fs::remove_file(&other);
+    }
+}
+
+/// S-3: a FIFO of ours that group or others may write to is refused (they could put bytes
+/// into the stream); the same FIFO at 0600 is served.
+#[test]
+fn s3_fifo_writable_by_others_is_refused() {
+    let scratch = Scratch::new("others-write");
+    let fifo = Fifo::create(scratch.0.join("fifo")).unwrap();
+    let _reader = fifo.reader().unwrap();
+    std::fs::set_permissions(fifo.path(), std::fs::Permissions::from_mode(0o622)).unwrap();
+    let error = fifo.writer(Duration::from_secs(1)).unwrap_err();
+    assert_eq!(
+        error.kind(),
+        std::io::ErrorKind::PermissionDenied,
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("written by other users"),
+        "{error}"
+    );
+    std::fs::set_permissions(fifo.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(fifo.writer(Duration::from_secs(1)).is_ok());
+}

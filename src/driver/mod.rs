@@ -120,6 +120,8 @@ impl State {
 pub(crate) struct Wakeups(Vec<Waker>);
 
 impl Wakeups {
+    // Only the readiness loop needs it, which Windows does not run.
+    #[cfg_attr(windows, allow(dead_code))]
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -159,6 +161,7 @@ impl fmt::Debug for Shared {
 
 /// One step of [`Shared::drive`]: what the backend must do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(windows, allow(dead_code))] // Windows runs the completion loop only.
 pub(crate) enum Step {
     /// Nothing left to write; wait for the next kick.
     Idle,

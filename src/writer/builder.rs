@@ -182,7 +182,11 @@ impl Builder {
     /// cannot be used for writing (it is not open for writing, its mode cannot be read or
     /// set); and when the writer cannot get its I/O context — the OS refuses a thread, a
     /// poller or a thread-pool wait (W-15): the OS error is returned, and a later `build`
-    /// tries again. The handle is closed in every case.
+    /// tries again. On Windows, a message-mode pipe (`PIPE_TYPE_MESSAGE`) is refused with
+    /// [`io::ErrorKind::InvalidInput`] (P-7): writes are merged and split, so one `write`
+    /// would not stay one message. A write-only pipe end that may not read its own pipe's
+    /// type (no `FILE_READ_ATTRIBUTES`) cannot be checked and is served as byte mode. The
+    /// handle is closed in every case.
     pub fn build(mut self, handle: impl IntoPipeHandle) -> io::Result<PipeWriter> {
         // Before anything of the I/O context exists, so a fork from now on is counted (W-15).
         let generation = sys::process::register();

@@ -393,6 +393,13 @@ impl PipeWriter {
     /// Later writes fail with [`io::ErrorKind::NotConnected`]. Idempotent: a second call
     /// returns nothing. The handle stays open until the writer is dropped or
     /// [`into_handle`](Self::into_handle) takes it.
+    ///
+    /// On Windows, a blocking write on a synchronous handle that cannot be cancelled (a
+    /// console write held by a selection, a driver that ignores `CancelSynchronousIo`) makes
+    /// `stop` wait about 250 ms at most (P-7): the write is then abandoned to the writer's
+    /// thread, which keeps its buffer and the handle until the OS returns, then closes the
+    /// handle (so `into_handle` gives none back). Its bytes are handed back, since they were
+    /// not reported written, but the OS may still write them, in whole or in part.
     pub fn stop(&self) -> Unwritten {
         if self.inherited() {
             // The queue is the parent's to write; nothing here may touch it (W-15).

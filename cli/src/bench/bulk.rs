@@ -3,7 +3,7 @@
 //! The ways of writing and the destinations here also serve the enlarged-pipe workload.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -109,6 +109,7 @@ impl Dest {
 fn set_pipe_size(fd: &impl AsFd, size: usize) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
+        use std::os::fd::AsRawFd;
         let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
         // SAFETY: F_SETPIPE_SZ takes an int argument; the descriptor is valid for the call.
         let r = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_SETPIPE_SZ, size) };

@@ -72,7 +72,11 @@ pub(super) fn heap_bytes() -> Option<u64> {
 /// Raises the soft descriptor limit (and the hard one, where allowed) to at least `need`;
 /// returns the soft limit now in force (1024 when it cannot be read).
 #[cfg(unix)]
+// `rlim_t` is `u64` on Linux and macOS but `i64` on FreeBSD: the conversions are needed there.
+#[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
 pub(super) fn raise_fd_limit(need: u64) -> u64 {
+    let to_u64 = |v: libc::rlim_t| u64::try_from(v).unwrap_or(u64::MAX);
+    let need_rlim = libc::rlim_t::try_from(need).unwrap_or(libc::rlim_t::MAX);
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -81,12 +85,12 @@ pub(super) fn raise_fd_limit(need: u64) -> u64 {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return 1024;
     }
-    if lim.rlim_cur >= need {
-        return lim.rlim_cur;
+    if lim.rlim_cur >= need_rlim {
+        return to_u64(lim.rlim_cur);
     }
     let want = libc::rlimit {
-        rlim_cur: need,
-        rlim_max: lim.rlim_max.max(need),
+        rlim_cur: need_rlim,
+        rlim_max: lim.rlim_max.max(need_rlim),
     };
     // SAFETY: `want` is a valid rlimit.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
@@ -98,7 +102,7 @@ pub(super) fn raise_fd_limit(need: u64) -> u64 {
     };
     // SAFETY: `soft` is a valid rlimit.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) } == 0 {
-        return lim.rlim_max;
+        return to_u64(lim.rlim_max);
     }
-    lim.rlim_cur
+    to_u64(lim.rlim_cur)
 }

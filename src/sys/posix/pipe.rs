@@ -1,4 +1,5 @@
-//! Unix pipe pairs (S-1, P-5): `pipe2(O_CLOEXEC)`, our end non-blocking, optional buffer size.
+//! Unix pipe pairs (S-1, P-5): `pipe2(O_CLOEXEC)`, our end non-blocking, optional buffer size;
+//! on macOS and NetBSD our end also never raises `SIGPIPE` (`F_SETNOSIGPIPE`, P-4).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -13,12 +14,16 @@ use crate::pipe::{Pair, PipeOptions};
 /// # References
 /// - [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html)
 /// - [`fcntl(2)`, `F_SETPIPE_SZ`](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+/// - [`pipe(2)` on macOS](https://developer.apple.com/library/archive/documentation/System/Conceptual/ManPages_iPhoneOS/man2/pipe.2.html)
+///   (no `pipe2` there)
 pub(crate) fn pair(options: &mut PipeOptions) -> io::Result<Pair> {
     let (read, write) = pipe_cloexec()?;
     // O_NONBLOCK lives on the open file description; this one was just created and only
     // this process holds it, so changing it cannot surprise anyone (P-3).
     let flags = rustix::fs::fcntl_getfl(&write)? & !OFlags::ACCMODE;
     rustix::fs::fcntl_setfl(&write, flags | OFlags::NONBLOCK)?;
+    // Also a flag of the description, and as much ours (see `sys/unix/signal.rs`).
+    set_no_sigpipe(write.as_fd())?;
     match options.buffer_size {
         Some(size) => set_buffer_size(write.as_fd(), size)?,
         None if !options.system_size => enlarge(write.as_fd()),
@@ -56,6 +61,36 @@ fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     rustix::io::fcntl_setfd(&read, FdFlags::CLOEXEC)?;
     rustix::io::fcntl_setfd(&write, FdFlags::CLOEXEC)?;
     Ok((read, write))
+}
+
+/// Makes writes on `fd` fail with `EPIPE` without raising `SIGPIPE` (P-4), where the system
+/// can: `F_SETNOSIGPIPE` on macOS (and the other Apple systems) and NetBSD. It is a flag of
+/// the open file description, shared with every duplicate: only call it on a description that
+/// is this process's alone (a pipe or FIFO end it just opened). Elsewhere it does nothing;
+/// the writing threads' signal mask covers those systems (`sys/unix/signal.rs`).
+///
+/// # Errors
+/// The OS error of `fcntl`.
+///
+/// # References
+/// - [NetBSD `fcntl(2)`, `F_SETNOSIGPIPE`](https://man.netbsd.org/fcntl.2)
+/// - [macOS `fcntl(2)`](https://developer.apple.com/library/archive/documentation/System/Conceptual/ManPages_iPhoneOS/man2/fcntl.2.html)
+#[cfg(any(target_vendor = "apple", target_os = "netbsd"))]
+#[allow(unsafe_code)] // `fcntl(F_SETNOSIGPIPE)` through libc: rustix has no wrapper for it.
+pub(crate) fn set_no_sigpipe(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `fd` is a valid descriptor for the call; the command takes an int argument.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETNOSIGPIPE, 1 as libc::c_int) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// No such flag on this system: nothing to do (see the Apple/NetBSD version).
+#[cfg(not(any(target_vendor = "apple", target_os = "netbsd")))]
+pub(crate) fn set_no_sigpipe(_fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    Ok(())
 }
 
 /// The largest pipe an unprivileged process may ask for (`/proc/sys/fs/pipe-max-size`);

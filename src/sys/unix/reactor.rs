@@ -201,6 +201,11 @@ pub(super) fn forget(key: usize) {
 }
 
 /// Arms a one-shot writability wait; `first` adds the descriptor to the poller.
+///
+/// # References
+/// - [`epoll_ctl(2)`](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html) (Linux),
+///   [`kqueue(2)`](https://man.freebsd.org/cgi/man.cgi?query=kqueue&sektion=2) (macOS, BSDs),
+///   through the `polling` crate
 pub(super) fn arm(fd: BorrowedFd<'_>, key: usize, first: bool) -> io::Result<()> {
     let Some(reactor) = current() else {
         return Err(io::Error::other("pipewriter: the reactor is not running"));

@@ -44,7 +44,8 @@
 //!
 //! # Other Unixes
 //!
-//! The code is the same (one `sigtimedwait`, without the `/proc` check); whether it is exact
+//! On FreeBSD and NetBSD the code is the same (one `sigtimedwait`, without the `/proc` check);
+//! Apple systems and OpenBSD take a different path (below). Whether the clean-up is exact
 //! depends on where the kernel puts the write's signal:
 //!
 //! - FreeBSD: `dofilewrite` raises it at the writing thread (`tdsignal`), `kill` queues on the
@@ -58,10 +59,32 @@
 //!   stay pending instead); this module does not do it. Not raising the signal at all, with
 //!   `F_SETNOSIGPIPE` on the descriptor, would.
 //! - macOS: XNU also raises it at the process (`psignal` in `dofilewrite`), on a thread that
-//!   does not block it or else one of its choosing, not necessarily the writing thread; and
-//!   Apple's libc has no `sigtimedwait` (nor has OpenBSD's, which raises the signal at the
-//!   writing thread), so this module does not build for those targets as it is.
-//!   `F_SETNOSIGPIPE` exists on macOS too.
+//!   does not block it or else one of its choosing, not necessarily the writing thread.
+//!   Blocking it in the writing thread therefore does not keep it from a thread of the
+//!   application that leaves it unblocked (harmless when the process ignores `SIGPIPE`, as
+//!   Rust programs do; fatal under `SIG_DFL`). The real protection there is `F_SETNOSIGPIPE`,
+//!   which makes a write on the descriptor fail with `EPIPE` without raising anything. It is
+//!   a flag of the open file description, shared with every process that holds a duplicate,
+//!   so it is only set on descriptions that are ours alone: the pipes this crate creates
+//!   (`PipeBuilder`, `pipe()`, and so the stdin of `spawn_with_writer`) and the FIFOs
+//!   [`Fifo`](crate::Fifo) opens for writing. The same is done on NetBSD, which has the flag
+//!   too. For any other descriptor (a `ChildStdin` from `std`, an `OwnedFd`) the mask and the
+//!   clean-up below are all there is; use this crate's pipes where it matters.
+//! - Apple's libc has no `sigtimedwait`, nor has OpenBSD's (which raises the write's signal
+//!   at the writing thread, `ptsignal(.., STHREAD)` in `dofilewritev`, like FreeBSD). There
+//!   the clean-up is POSIX's `sigpending` then `sigwait` ([`take_one_if_pending`]):
+//!   `sigwait` takes a signal that is pending and waits for one that is not, so it is only
+//!   called once `sigpending` showed a `SIGPIPE` pending for this thread or the process
+//!   (with `SIG_IGN`, both systems discard the signal when it is raised, and nothing is
+//!   pending to wait for). The write's own signal, pending at the writing thread (OpenBSD),
+//!   can be taken by no other thread, so the `sigwait` returns at once. What remains is a
+//!   window between the two calls in which a *process-directed* `SIGPIPE` that `sigpending`
+//!   saw could vanish: another thread takes it with `sigwait`, a thread unblocks it, or the
+//!   disposition is set to `SIG_IGN`. The `sigwait` would then wait for the next `SIGPIPE`.
+//!   That needs a process-directed `SIGPIPE` (a `kill`, or a macOS write without
+//!   `F_SETNOSIGPIPE`) and another thread handling it within microseconds of our `EPIPE`;
+//!   no call of these systems closes it (OpenBSD's `__thrsigdivert` takes a timeout but is
+//!   not a public interface). The same function runs on Linux in the unit tests.
 //!
 //! # References
 //!
@@ -75,10 +98,18 @@
 //!   <https://man7.org/linux/man-pages/man5/proc.5.html>
 //! - FreeBSD sigtimedwait(2): <https://man.freebsd.org/cgi/man.cgi?query=sigtimedwait&sektion=2>
 //! - NetBSD fcntl(2), `F_SETNOSIGPIPE`: <https://man.netbsd.org/fcntl.2>
+//! - macOS fcntl(2), `F_SETNOSIGPIPE`:
+//!   <https://developer.apple.com/library/archive/documentation/System/Conceptual/ManPages_iPhoneOS/man2/fcntl.2.html>
+//! - POSIX sigwait(3p): <https://pubs.opengroup.org/onlinepubs/9799919799/functions/sigwait.html>
+//! - POSIX sigpending(3p): <https://pubs.opengroup.org/onlinepubs/9799919799/functions/sigpending.html>
+//! - OpenBSD sigwait(3): <https://man.openbsd.org/sigwait.3>
 // Unsafe: signal masks and `sigtimedwait` through libc.
 #![allow(unsafe_code)]
 
 /// Blocks `SIGPIPE` in the calling thread (only ever called on the crate's own threads).
+///
+/// # References
+/// - [`pthread_sigmask(3)`](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html)
 pub(super) fn block_sigpipe_in_this_thread() {
     let set = sigpipe_set();
     // SAFETY: `set` is a valid, initialised signal set; a null old-set pointer is allowed.
@@ -90,6 +121,9 @@ pub(super) fn block_sigpipe_in_this_thread() {
 
 /// Blocks `SIGPIPE` in the calling thread until dropped, then restores the thread's mask.
 /// For the rare write made on a caller's thread.
+///
+/// # References
+/// - [`pthread_sigmask(3)`](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html)
 pub(super) struct SigpipeBlocked {
     /// The thread's mask before, to restore; `None` when `SIGPIPE` was blocked already.
     previous: Option<libc::sigset_t>,
@@ -128,6 +162,15 @@ pub(super) fn consume_pending_sigpipe() {
         // The write raised none: a pending `SIGPIPE`, if any, is the process's.
         return;
     }
+    take_one_sigpipe();
+}
+
+/// Takes one pending `SIGPIPE` without waiting: `sigtimedwait` with a zero timeout.
+///
+/// # References
+/// - [`sigtimedwait(2)`](https://man7.org/linux/man-pages/man2/sigtimedwait.2.html)
+#[cfg(not(any(target_vendor = "apple", target_os = "openbsd")))]
+fn take_one_sigpipe() {
     let set = sigpipe_set();
     let zero = libc::timespec {
         tv_sec: 0,
@@ -139,8 +182,53 @@ pub(super) fn consume_pending_sigpipe() {
     unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
 }
 
+/// Apple and OpenBSD have no `sigtimedwait`: see [`take_one_if_pending`].
+#[cfg(any(target_vendor = "apple", target_os = "openbsd"))]
+fn take_one_sigpipe() {
+    take_one_if_pending();
+}
+
+/// Takes one `SIGPIPE` if `sigpending` shows one pending for this thread or the process, with
+/// `sigwait`; true when one was taken. Only POSIX calls: the clean-up of the systems without
+/// `sigtimedwait`, and unit-tested on Linux (see the module docs for the window between the
+/// two calls). `SIGPIPE` must be blocked in the calling thread.
+///
+/// # References
+/// - [`sigpending(3p)`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/sigpending.html)
+/// - [`sigwait(3p)`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/sigwait.html)
+#[cfg_attr(
+    not(any(
+        target_vendor = "apple",
+        target_os = "openbsd",
+        all(test, any(target_os = "linux", target_os = "android"))
+    )),
+    allow(dead_code)
+)]
+fn take_one_if_pending() -> bool {
+    // SAFETY: `sigset_t` is plain data, filled in by `sigpending` before it is read.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `pending` is a valid, writable signal set.
+    if unsafe { libc::sigpending(&mut pending) } != 0 {
+        return false;
+    }
+    // SAFETY: `pending` was initialised by the successful call above.
+    if unsafe { libc::sigismember(&pending, libc::SIGPIPE) } != 1 {
+        // Nothing pending: `sigwait` would wait for the next one.
+        return false;
+    }
+    let set = sigpipe_set();
+    let mut taken: libc::c_int = 0;
+    // SAFETY: `set` and `taken` are valid for the call. It returns at once: a `SIGPIPE` is
+    // pending and blocked here (see the module docs for the one way it can vanish first).
+    let rc = unsafe { libc::sigwait(&set, &mut taken) };
+    rc == 0 && taken == libc::SIGPIPE
+}
+
 /// Whether a `SIGPIPE` is pending for the calling thread itself (not for the process as a
 /// whole), from `/proc/thread-self/status`; `None` when that cannot be read.
+///
+/// # References
+/// - [`proc_pid_status(5)`](https://man7.org/linux/man-pages/man5/proc_pid_status.5.html)
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn thread_has_own_sigpipe() -> Option<bool> {
     let status = std::fs::read("/proc/thread-self/status").ok()?;
@@ -161,6 +249,10 @@ fn status_has_signal(status: &[u8], field: &[u8], signal: libc::c_int) -> Option
     Some(value & (1 << (bit % 4)) != 0)
 }
 
+/// The signal set holding `SIGPIPE` alone.
+///
+/// # References
+/// - [`sigsetops(3)`](https://man7.org/linux/man-pages/man3/sigsetops.3.html)
 fn sigpipe_set() -> libc::sigset_t {
     // SAFETY: `sigset_t` is plain data; it is initialised by `sigemptyset` before use.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -249,6 +341,39 @@ mod tests {
         let started = std::time::Instant::now();
         consume_pending_sigpipe();
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// The path of Apple systems and OpenBSD (`sigpending` + `sigwait`), run here on Linux: a
+    /// pending `SIGPIPE` is taken, exactly one.
+    #[test]
+    fn p6_sigpending_then_sigwait_takes_the_pending_signal() {
+        let _blocked = Blocked::new();
+        raise_at_this_thread();
+        assert_eq!(thread_has_own_sigpipe(), Some(true));
+        assert!(take_one_if_pending());
+        assert_eq!(thread_has_own_sigpipe(), Some(false));
+    }
+
+    /// Nothing pending: `sigwait` is not called (it would wait for the next `SIGPIPE`).
+    #[test]
+    fn p6_sigpending_then_sigwait_never_waits_when_nothing_is_pending() {
+        let _blocked = Blocked::new();
+        let started = std::time::Instant::now();
+        assert!(!take_one_if_pending());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// The whole clean-up of those systems after a real `EPIPE`.
+    #[test]
+    fn p6_sigpending_then_sigwait_cleans_up_after_a_pipe_write() {
+        let _blocked = Blocked::new();
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let error = rustix::io::write(&writer, b"x").unwrap_err();
+        assert_eq!(error, rustix::io::Errno::PIPE);
+        assert!(take_one_if_pending());
+        assert_eq!(thread_has_own_sigpipe(), Some(false));
+        assert!(!take_one_if_pending(), "a second one was taken");
     }
 
     /// The kernel rule the clean-up relies on: the `EPIPE` of a pipe write comes with a

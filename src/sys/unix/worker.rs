@@ -103,6 +103,10 @@ fn run(shared: Arc<Shared>) {
 }
 
 /// Polls the descriptor for writability for up to one slice. False on timeout.
+///
+/// # References
+/// - [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html),
+///   [POSIX `poll`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/poll.html)
 fn wait_writable(shared: &Shared) -> bool {
     let slot = shared.io.fd_slot();
     let Some(handle) = slot.as_ref() else {
@@ -150,6 +154,10 @@ pub(super) fn write_limit(fd: BorrowedFd<'_>, bufs: &[Bytes], limit: usize) -> u
 }
 
 /// The terminal's output flags (`c_oflag`), or `None` when `fd` is not a terminal.
+///
+/// # References
+/// - [`tcgetattr(3)`](https://man7.org/linux/man-pages/man3/tcgetattr.3.html),
+///   [POSIX `tcgetattr`](https://pubs.opengroup.org/onlinepubs/9799919799/functions/tcgetattr.html)
 fn output_flags(fd: BorrowedFd<'_>) -> Option<libc::tcflag_t> {
     // SAFETY: `termios` is plain data; `tcgetattr` fills it in and it is read only then.
     let mut termios: libc::termios = unsafe { std::mem::zeroed() };

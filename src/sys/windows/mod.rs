@@ -51,6 +51,21 @@
 //!   the stop, which is the promise (W-10), not against a count read before it.
 //! - Panicking wakers and handler drops on a thread-pool callback are contained as on Unix
 //!   (W-13); tested under Wine, where the pool's threads are Wine's own.
+//! - Wine honours the low-order bit of `OVERLAPPED.hEvent` as Windows documents it (P-7): the
+//!   test `p7_completion_port_gets_no_packet_for_our_writes` binds a pipe to a port, sees no
+//!   packet for the writer's writes, and one for its own write without the bit. Wine also
+//!   ignores the low bits of a handle value when it looks the handle up, as Windows does.
+//! - An uncancellable synchronous write (P-7) is simulated with a fault seam, not with a
+//!   console: Wine's consoles do not block writes the way a Windows console with a selection
+//!   does. The abandonment path is the same either way.
+//!
+//! # Message-mode pipes (P-7)
+//! A message-mode pipe (`PIPE_TYPE_MESSAGE`, read with `GetNamedPipeInfo`) is refused by
+//! `Io::new` with `InvalidInput`: staging merges writes and the quota splits them, so one
+//! `write` would not stay one message. A handle that may not read its pipe's information
+//! cannot be checked and is served as byte mode: the server end of an outbound-only
+//! message-mode pipe is one (the crate's own `NamedPipeServerBuilder` can make it, and says
+//! in its docs not to hand it to a writer).
 //!
 //! # References
 //! - [`NtQueryInformationFile`](https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntqueryinformationfile)
@@ -86,7 +101,7 @@ use windows_sys::Win32::Foundation::{GENERIC_ALL, GENERIC_WRITE, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{
     GetFileType, FILE_APPEND_DATA, FILE_TYPE_DISK, FILE_TYPE_PIPE, FILE_WRITE_DATA,
 };
-use windows_sys::Win32::System::Pipes::{GetNamedPipeInfo, PIPE_SERVER_END};
+use windows_sys::Win32::System::Pipes::{GetNamedPipeInfo, PIPE_SERVER_END, PIPE_TYPE_MESSAGE};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 pub(crate) use errors::classify;
@@ -168,7 +183,7 @@ impl Backend for Io {
     fn new(handle: OwnedHandle, _provenance: Provenance) -> io::Result<Io> {
         let raw = RawPipe(handle.as_raw_handle());
         check_writable(raw)?;
-        let quota = pipe_quota(raw);
+        let quota = pipe_quota(raw)?;
         let worker_limit = quota.map_or(STAGING_BLOCK, |q| q.min(STAGING_BLOCK));
         let mode = match query_mode(raw) {
             Ok(flags)
@@ -232,6 +247,18 @@ impl Backend for Io {
     fn take_handle(&self) -> Option<OwnedHandle> {
         self.slot().take()
     }
+}
+
+/// The `hEvent` of an `OVERLAPPED` for `event`: the same handle with its low-order bit set,
+/// so that an operation on a handle bound to an I/O completion port queues no packet to that
+/// port (P-7; see `overlapped.rs`). The OS still signals the event; wait on `event` itself.
+/// The kernel ignores the two low bits of a handle value when it looks the handle up.
+///
+/// # References
+/// - [`GetQueuedCompletionStatus`](https://learn.microsoft.com/windows/win32/api/ioapiset/nf-ioapiset-getqueuedcompletionstatus),
+///   remarks on `lpOverlapped`
+pub(crate) fn no_port_packet(event: HANDLE) -> HANDLE {
+    event.map_addr(|address| address | 1)
 }
 
 /// What one `WriteFile` submits: memory that stays alive and unmoved until the OS is done.
@@ -301,10 +328,23 @@ const UNKNOWN_QUOTA: usize = 4096;
 /// server end, the inbound buffer (the server's) of a client end; [`UNKNOWN_QUOTA`] when the
 /// handle is a pipe but may not read it. `None` for a handle that is not a pipe, or a pipe
 /// without a buffer (quota 0: every write waits for the reader anyway).
-fn pipe_quota(handle: RawPipe) -> Option<usize> {
+///
+/// # Errors
+/// [`io::ErrorKind::InvalidInput`] for a message-mode pipe (`PIPE_TYPE_MESSAGE`, P-7): the
+/// writer merges small writes into one `WriteFile` and splits large ones at the quota, so
+/// one `write` would not be one message; it is refused rather than changing the messages a
+/// reader sees. A handle that may not read its pipe's information (a write-only end without
+/// `FILE_READ_ATTRIBUTES`, such as an outbound-only server end) cannot be checked and is taken
+/// as byte mode.
+///
+/// # References
+/// - [`GetNamedPipeInfo`](https://learn.microsoft.com/windows/win32/api/namedpipeapi/nf-namedpipeapi-getnamedpipeinfo)
+///   (the access it needs, `PIPE_TYPE_MESSAGE`, `PIPE_SERVER_END`)
+/// - [`GetFileType`](https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getfiletype)
+fn pipe_quota(handle: RawPipe) -> io::Result<Option<usize>> {
     // SAFETY: a valid handle.
     if unsafe { GetFileType(handle.0) } != FILE_TYPE_PIPE {
-        return None;
+        return Ok(None);
     }
     let (mut flags, mut out_size, mut in_size) = (0u32, 0u32, 0u32);
     // SAFETY: a valid handle; valid out pointers; the instance count is not asked for.
@@ -318,14 +358,21 @@ fn pipe_quota(handle: RawPipe) -> Option<usize> {
         )
     };
     if ok == 0 {
-        return Some(UNKNOWN_QUOTA);
+        return Ok(Some(UNKNOWN_QUOTA));
+    }
+    if flags & PIPE_TYPE_MESSAGE != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the handle is a message-mode pipe (PIPE_TYPE_MESSAGE): a PipeWriter merges and \
+             splits writes, so one write would not stay one message; use a byte-mode pipe",
+        ));
     }
     let quota = if flags & PIPE_SERVER_END != 0 {
         out_size
     } else {
         in_size
     };
-    (quota > 0).then_some(quota as usize)
+    Ok((quota > 0).then_some(quota as usize))
 }
 
 /// Queries one fixed-size `FILE_*_INFORMATION` class of a handle.

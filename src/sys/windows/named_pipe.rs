@@ -17,8 +17,9 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{
-    ERROR_IO_PENDING, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, ERROR_SEM_TIMEOUT, FALSE, GENERIC_ALL,
-    HANDLE, INVALID_HANDLE_VALUE, TRUE, WAIT_OBJECT_0, WAIT_TIMEOUT,
+    ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED,
+    ERROR_SEM_TIMEOUT, FALSE, GENERIC_ALL, HANDLE, INVALID_HANDLE_VALUE, TRUE, WAIT_OBJECT_0,
+    WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Security::{
     AddAccessAllowedAce, GetLengthSid, GetTokenInformation, InitializeAcl,
@@ -284,7 +285,8 @@ pub(crate) fn connect(handle: HANDLE, timeout: Duration) -> io::Result<()> {
     let event = unsafe { OwnedHandle::from_raw_handle(event) };
     // SAFETY: OVERLAPPED is plain data; zeroes are its documented initial state.
     let mut overlapped: Box<OVERLAPPED> = Box::new(unsafe { mem::zeroed() });
-    overlapped.hEvent = event.as_raw_handle();
+    // No packet to a completion port the handle may be bound to (P-7).
+    overlapped.hEvent = super::no_port_packet(event.as_raw_handle());
     let overlapped_ptr: *mut OVERLAPPED = &mut *overlapped;
     // SAFETY: `handle` is an overlapped pipe handle; `overlapped` stays alive (and unmoved,
     // on the heap) until the operation is known complete below.
@@ -310,8 +312,20 @@ pub(crate) fn connect(handle: HANDLE, timeout: Duration) -> io::Result<()> {
     // Timeout (or a failed wait): cancel, then wait for the cancellation to land.
     // SAFETY: `overlapped` identifies our pending operation on `handle`.
     unsafe { CancelIoEx(handle, overlapped_ptr) };
-    // SAFETY: waits until the system is done with `overlapped`.
-    let ok = unsafe { GetOverlappedResult(handle, overlapped_ptr, &mut transferred, TRUE) };
+    // Waits until the system is done with `overlapped`: polls the status, waiting on the event
+    // itself between polls (the OVERLAPPED holds it with its low bit set, see above).
+    let ok = loop {
+        // SAFETY: `overlapped` is the one the operation used; no waiting.
+        let ok = unsafe { GetOverlappedResult(handle, overlapped_ptr, &mut transferred, FALSE) };
+        if ok == FALSE
+            && io::Error::last_os_error().raw_os_error() == Some(ERROR_IO_INCOMPLETE as i32)
+        {
+            // SAFETY: the event is a valid handle.
+            unsafe { WaitForSingleObject(event.as_raw_handle(), 10) };
+            continue;
+        }
+        break ok;
+    };
     if ok != FALSE {
         // The client arrived just before the cancellation.
         return Ok(());

@@ -37,7 +37,19 @@
 //! wait's drop then disassociates the callback before waiting, and the callback touches
 //! nothing after that drop.
 //!
+//! # Handles bound to a completion port (P-7)
+//! The handle may have been associated with an I/O completion port by its previous owner
+//! (mio, tokio, libuv and .NET all do it), and the association belongs to the file object:
+//! it survives `DuplicateHandle` and cannot be undone. Every overlapped operation on such a
+//! handle would also queue a packet to that port carrying the address of our `OVERLAPPED`,
+//! which the port's owner would then take for one of its own: memory unsafety reachable from
+//! safe code. The `OVERLAPPED`'s `hEvent` therefore carries the event with its low-order bit
+//! set, which the documented rule says keeps the completion from being queued to the port;
+//! the event is still signalled, and every wait uses the unmasked handle.
+//!
 //! # References
+//! - [`GetQueuedCompletionStatus`](https://learn.microsoft.com/windows/win32/api/ioapiset/nf-ioapiset-getqueuedcompletionstatus)
+//!   (the low-order bit of `hEvent`)
 //! - [`WriteFile`](https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-writefile)
 //! - [`GetOverlappedResult`](https://learn.microsoft.com/windows/win32/api/ioapiset/nf-ioapiset-getoverlappedresult)
 //! - [`CancelIoEx`](https://learn.microsoft.com/windows/win32/fileio/cancelioex-func)
@@ -175,7 +187,9 @@ impl Overlapped {
         let event = Event::new_auto_reset()?;
         // SAFETY: OVERLAPPED is plain data; all zeroes is its documented initial state.
         let mut overlapped: OVERLAPPED = unsafe { mem::zeroed() };
-        overlapped.hEvent = event.raw();
+        // The low-order bit keeps the completion off any I/O completion port the handle is
+        // bound to (P-7); the waits use the event itself.
+        overlapped.hEvent = super::no_port_packet(event.raw());
         let block = Arc::new(Block {
             handle,
             append,

@@ -113,12 +113,12 @@ fn w10_pipe_writes_limited_to_the_buffer_quota() {
     // conservative default applies.
     let (server, _client) = overlapped_pipe();
     assert_eq!(
-        super::pipe_quota(super::RawPipe(server.as_raw_handle())),
+        super::pipe_quota(super::RawPipe(server.as_raw_handle())).unwrap(),
         Some(super::UNKNOWN_QUOTA)
     );
     // `CreatePipe`'s write end can (its requested size was 0: the default, 4 KiB).
     let (write, _read) = anonymous_pipe();
-    let quota = super::pipe_quota(super::RawPipe(write.as_raw_handle()));
+    let quota = super::pipe_quota(super::RawPipe(write.as_raw_handle())).unwrap();
     assert!(
         matches!(quota, Some(q) if q >= 1024),
         "CreatePipe quota: {quota:?}"
@@ -130,7 +130,7 @@ fn w10_pipe_writes_limited_to_the_buffer_quota() {
     )))
     .unwrap();
     assert_eq!(
-        super::pipe_quota(super::RawPipe(file.as_raw_handle())),
+        super::pipe_quota(super::RawPipe(file.as_raw_handle())).unwrap(),
         None
     );
 }
