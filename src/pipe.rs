@@ -75,10 +75,12 @@ impl fmt::Debug for PipeOptions {
 /// or to `/proc/sys/fs/pipe-max-size` when that is smaller. A larger pipe lets one OS write
 /// hand the kernel more and lets a reader that pauses for a moment not stall the writer; with
 /// 64 KiB writes a 1 MiB pipe moves data several times faster than the default 64 KiB one.
-/// The enlargement is best effort: when the system refuses it (a user past
-/// `/proc/sys/fs/pipe-user-pages-soft`, 64 MiB of pipe buffers by default) the pipe keeps the
-/// system's size and nothing fails. The memory is the kernel's, per pipe, and counts against
-/// that per-user allowance: a program that keeps hundreds of pipes open should opt out with
+/// The enlargement is best effort: when the system refuses it the pipe keeps the system's size
+/// and nothing fails. The memory is the kernel's, per pipe, and counts against the user's
+/// allowance, `/proc/sys/fs/pipe-user-pages-soft` (64 MiB by default): about 64 enlarged pipes
+/// open at once reach it. Past it the kernel refuses further enlargement, and gives *new* pipes
+/// of that user, in any of the user's processes, only two pages until some close. A program
+/// that keeps more than a few dozen pipes open at once should opt out with
 /// [`system_buffer_size`](Self::system_buffer_size) or ask for a size with
 /// [`buffer_size`](Self::buffer_size). [`spawn_with_writer`](crate::spawn_with_writer) and
 /// [`Communicate`](crate::Communicate) create their stdin pipe this way too.
