@@ -157,6 +157,25 @@ impl Tail {
         n
     }
 
+    /// Copies all of `data` into the current block if it fits there (true); otherwise does
+    /// nothing (false). The fast path of small writes.
+    #[inline]
+    pub(crate) fn fill_whole(&mut self, data: &[u8]) -> bool {
+        let Some(block) = &self.block else {
+            return false;
+        };
+        if data.len() > BLOCK - self.filled {
+            return false;
+        }
+        // SAFETY: as in `fill`: `[filled, filled + len)` lies within the block's capacity
+        // (checked just above) and is covered by no segment; `data` is another allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), block.ptr.add(self.filled), data.len());
+        }
+        self.filled += data.len();
+        true
+    }
+
     /// Hands the bytes written since the last seal out as one immutable chunk. The block stays
     /// open for more writes unless it is full.
     pub(crate) fn seal(&mut self) -> Option<Bytes> {

@@ -270,6 +270,10 @@ pub(crate) struct Core {
     written: u64,
     /// Bytes submitted by the in-flight operation.
     in_flight: usize,
+    /// Bytes of a write made in place (from a caller's buffer, W-16) while it is in flight:
+    /// not in the queue, but counted against the hard limit, since what it does not write
+    /// is queued (W-12).
+    in_place: usize,
     /// `Writable` fires when the queue falls to this many bytes (W-12): armed at the low-water
     /// mark when the queue went above the high-water mark, and by a write refused at the hard
     /// limit at the length where that write would fit (or lower, at the low-water mark).
@@ -293,6 +297,7 @@ impl Core {
             accepted: 0,
             written: 0,
             in_flight: 0,
+            in_place: 0,
             writable_at: None,
             retries: 0,
             events: PendingEvents::default(),
@@ -379,7 +384,13 @@ impl Core {
             if len > limit {
                 return Err(Refusal::TooLarge);
             }
-            if self.queue.len().saturating_add(len) > limit {
+            if self
+                .queue
+                .len()
+                .saturating_add(self.in_place)
+                .saturating_add(len)
+                > limit
+            {
                 // It fits once the queue is down to `limit - len`; with the low-water mark's
                 // hysteresis when that is lower.
                 self.arm_writable((limit - len).min(self.limits.low_water));
@@ -591,7 +602,8 @@ impl Core {
     /// idle when nothing is left to write (true), or stays scheduled for the I/O context
     /// (false: the backend must be kicked).
     pub(crate) fn settle_if_empty(&mut self) -> bool {
-        if self.io == IoState::Scheduled && self.queue.len() == 0 {
+        // Closing: the backend must still close the handle.
+        if self.io == IoState::Scheduled && self.queue.len() == 0 && self.phase != Phase::Closing {
             self.io = IoState::Idle;
             return true;
         }
@@ -601,12 +613,13 @@ impl Core {
     /// Starts a write a caller makes straight from its own buffer (W-16): only while the writer
     /// is open, nothing is queued and nothing is in flight, so the bytes go out in order. The
     /// write counts as in flight (a `stop` waits for it) until [`Core::complete_in_place`].
-    pub(crate) fn begin_in_place(&mut self) -> bool {
+    pub(crate) fn begin_in_place(&mut self, len: usize) -> bool {
         if self.phase != Phase::Open || self.io != IoState::Idle || self.queue.len() != 0 {
             return false;
         }
         self.io = IoState::InFlight;
         self.in_flight = 0;
+        self.in_place = len;
         true
     }
 
@@ -619,6 +632,7 @@ impl Core {
         }
         self.io = IoState::InFlight;
         self.in_flight = 0;
+        self.in_place = 0;
         true
     }
 
@@ -630,6 +644,7 @@ impl Core {
     pub(crate) fn complete_in_place(&mut self, outcome: Outcome) -> bool {
         debug_assert_eq!(self.io, IoState::InFlight);
         self.io = IoState::Idle;
+        self.in_place = 0;
         match outcome {
             Outcome::Wrote(n) => {
                 self.accepted += n as u64;
@@ -653,11 +668,39 @@ impl Core {
             | Outcome::Transient(_)
             | Outcome::Cancelled(_) => {}
         }
-        if self.queue.len() > 0 && matches!(self.phase, Phase::Open | Phase::Closing) {
+        // Writes queued meanwhile, or a `close` that came meanwhile and waits for the handle to
+        // be closed: the backend must go on.
+        if (self.queue.len() > 0 && self.phase == Phase::Open) || self.phase == Phase::Closing {
             self.io = IoState::Scheduled;
             return true;
         }
         false
+    }
+
+    /// Queues the part of an in-place write the OS did not take, at the head of the queue:
+    /// before anything other threads queued while it was out (W-2). It was admitted with the
+    /// write; `len` bytes are accepted now.
+    pub(crate) fn accept_rest_in_place(&mut self, rest: &[u8]) -> (Accepted, Kick) {
+        self.queue.push_front_slice(rest);
+        self.accepted += rest.len() as u64;
+        self.events.drained = false;
+        let queued = self.queue.len();
+        if queued > self.limits.high_water {
+            self.arm_writable(self.limits.low_water);
+        }
+        let kick = if self.io == IoState::Idle {
+            self.io = IoState::Scheduled;
+            Kick::Yes
+        } else {
+            Kick::No
+        };
+        (
+            Accepted {
+                queued,
+                above_high_water: queued > self.limits.high_water,
+            },
+            kick,
+        )
     }
 
     /// A transient-error delay or a writability wait is over: the backend resumes writing.

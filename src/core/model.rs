@@ -286,7 +286,9 @@ impl Model {
                 }
             }
             Op::SettleIfEmpty => {
-                let expect = self.io == Io::Scheduled && self.queued() == 0;
+                // Closing: the backend must still close the handle, so it stays scheduled.
+                let closing = self.closing && !self.closed && !self.stopped && !self.ended;
+                let expect = self.io == Io::Scheduled && self.queued() == 0 && !closing;
                 ensure_eq!(self.core.settle_if_empty(), expect, "settle_if_empty");
                 if expect {
                     self.io = Io::Idle;

@@ -109,6 +109,10 @@ impl Queue {
     /// Appends a copy of `data`, into pooled staging blocks.
     pub(crate) fn push_slice(&mut self, data: &[u8]) {
         self.len += data.len();
+        if self.tail.fill_whole(data) {
+            // The common case: a small write that fits the open block.
+            return;
+        }
         let mut rest = data;
         while !rest.is_empty() {
             if self.tail.room() == 0 {
@@ -117,6 +121,26 @@ impl Queue {
             let n = self.tail.fill(rest);
             rest = &rest[n..];
         }
+    }
+
+    /// Puts a copy of `data` before everything queued (the rest of a write made in place,
+    /// W-16). Its own small chunk: it is rare.
+    pub(crate) fn push_front_slice(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        if self.chunks.is_empty() && self.tail.pending() == 0 {
+            self.push_slice_counted(data);
+            return;
+        }
+        self.chunks.push_front(Bytes::copy_from_slice(data));
+    }
+
+    /// [`Queue::push_slice`] without counting (the caller counted).
+    fn push_slice_counted(&mut self, data: &[u8]) {
+        self.len -= data.len();
+        self.push_slice(data);
     }
 
     /// Appends an owned buffer. Small ones are copied (W-4); a larger one is queued without

@@ -389,23 +389,23 @@ fn retry_delay_saturates() {
 #[test]
 fn w16_an_in_place_write_is_accepted_and_written_at_once_and_only_when_nothing_is_queued() {
     let mut c = core();
-    assert!(c.begin_in_place());
+    assert!(c.begin_in_place(10));
     assert_eq!(c.io_state(), IoState::InFlight, "a stop waits for it");
-    assert!(!c.begin_in_place(), "W-3: one write at a time");
+    assert!(!c.begin_in_place(10), "W-3: one write at a time");
     assert!(!c.complete_in_place(Outcome::Wrote(10)));
     assert_eq!((c.accepted(), c.written(), c.queued()), (10, 10, 0));
     assert_eq!(c.io_state(), IoState::Idle);
 
     // Something queued: in place would overtake it.
     let _ = write(&mut c, b"abc");
-    assert!(!c.begin_in_place());
+    assert!(!c.begin_in_place(10));
     let mut out = Vec::new();
     assert_eq!(c.begin(&mut out), Begin::Submit(3));
     assert_eq!(c.complete(Outcome::Wrote(3)), Next::Continue);
     assert_eq!(c.begin(&mut out), Begin::Idle);
 
     // Queued while the in-place write was out: the backend must be kicked for it.
-    assert!(c.begin_in_place());
+    assert!(c.begin_in_place(10));
     c.admit(2).unwrap();
     let (_, kick) = c.accept(2, |q| q.push_slice(b"de"));
     assert_eq!(kick, Kick::No);
@@ -417,9 +417,9 @@ fn w16_an_in_place_write_is_accepted_and_written_at_once_and_only_when_nothing_i
 #[test]
 fn w16_an_in_place_write_that_finds_the_peer_gone_ends_the_writer() {
     let mut c = core();
-    assert!(c.begin_in_place());
+    assert!(c.begin_in_place(10));
     assert!(!c.complete_in_place(Outcome::PeerClosed(io::ErrorKind::BrokenPipe.into())));
     assert_eq!(c.phase(), Phase::PeerClosed);
-    assert!(!c.begin_in_place());
+    assert!(!c.begin_in_place(10));
     assert!(c.admit(1).is_err());
 }

@@ -156,7 +156,10 @@ impl Shared {
         // The writer goes back; what others queued meanwhile is the I/O context's.
         let mut state = this.lock();
         state.driving = false;
-        let kick = state.core.io_state() == IoState::Scheduled;
+        // Writes queued meanwhile, a close that came meanwhile (both leave the writer
+        // scheduled), or events for a listener: the I/O context takes over (W-8).
+        let kick = state.core.io_state() == IoState::Scheduled
+            || (state.core.has_events() && this.has_consumers(&state));
         let wakeups = this.notify(&mut state);
         drop(state);
         wakeups.wake();

@@ -285,8 +285,6 @@ impl Shared {
     #[cfg_attr(any(windows, loom, pipewriter_fake_backend), allow(dead_code))]
     pub(crate) fn abandon(&self, error: io::Error) {
         self.end_with(|core| core.abandon(error));
-        // The turn that panicked may have held the writer.
-        self.lock().driving = false;
     }
 
     /// Ends the writer from the I/O context with `end`, then wakes and delivers.

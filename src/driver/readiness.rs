@@ -16,14 +16,30 @@ use crate::sys;
 /// context. A request that waits for its reply (a ping-pong) is further apart than this.
 const DIRECT_WRITE_GAP: Duration = Duration::from_micros(1);
 
+/// Releases a writer held by [`Shared::drive`] if it unwinds (once the state's guard is
+/// gone: it is declared first).
+struct UnwindRelease<'a> {
+    shared: &'a Shared,
+    armed: std::cell::Cell<bool>,
+}
+
+impl Drop for UnwindRelease<'_> {
+    fn drop(&mut self) {
+        if self.armed.get() && std::thread::panicking() {
+            self.shared.lock().driving = false;
+        }
+    }
+}
+
 /// The answer to [`Shared::write_lone`].
 #[must_use]
 pub(crate) enum Lone<'a> {
     /// Every byte went out.
     Done(Accepted),
-    /// Not all: this many bytes went out (maybe none); queue the rest under the guard, then
-    /// wake the tasks.
-    Queue(MutexGuard<'a, State>, usize, Wakeups),
+    /// Not all: this many bytes went out (maybe none); queue the rest under the guard (at the
+    /// head of the queue when some went out), then wake the tasks, and kick the backend when
+    /// the last field says so (writes were queued by others meanwhile) or the queueing does.
+    Queue(MutexGuard<'a, State>, usize, Wakeups, bool),
 }
 
 /// The answer to [`Shared::write_in_place`].
@@ -55,6 +71,12 @@ impl Shared {
     ) -> Step {
         // The lock is held from one completion to the next begin when nothing has to be
         // woken or delivered in between: one lock round trip per OS write.
+        // A panic in here (a last line of defence: user code is contained where it runs)
+        // must not leave the writer held for ever. Made before the guard, dropped after it.
+        let hold = UnwindRelease {
+            shared: self,
+            armed: std::cell::Cell::new(false),
+        };
         let mut state = self.lock();
         if state.driving {
             // A caller drives this writer (W-16) and hands it back when it stops; only its
@@ -68,6 +90,7 @@ impl Shared {
         }
         state.core.resume();
         state.driving = true;
+        hold.armed.set(true);
         for _ in 0..max_rounds {
             match state.core.begin(bufs) {
                 Begin::Submit(_) => {}
@@ -288,7 +311,7 @@ impl Shared {
             return InPlace::Queue;
         }
         let mut state = this.lock();
-        if state.driving || this.has_consumers(&state) || !state.core.begin_in_place() {
+        if state.driving || this.has_consumers(&state) || !state.core.begin_in_place(buf.len()) {
             return InPlace::Queue;
         }
         state.driving = true;
@@ -305,9 +328,11 @@ impl Shared {
         let kick = state.core.complete_in_place(outcome);
         this.release(&mut state);
         let wakeups = this.notify(&mut state);
+        // Someone may have started listening meanwhile: the I/O context delivers (W-8).
+        let deliver = state.core.has_events() && this.has_consumers(&state);
         drop(state);
         wakeups.wake();
-        if kick {
+        if kick || deliver {
             sys::Io::kick(this);
         }
         answer
@@ -349,17 +374,18 @@ impl Shared {
         mut state: MutexGuard<'a, State>,
         buf: &[u8],
     ) -> Lone<'a> {
-        let now = Instant::now();
-        let may = this.io.can_write_now()
-            && !this.has_injector()
+        // The cheap tests first: in a burst the queue is rarely empty.
+        let may = state.core.queued() == 0
+            && state.core.io_state() == IoState::Idle
             && !state.driving
-            && state
-                .last_direct
-                .is_none_or(|last| now.saturating_duration_since(last) >= DIRECT_WRITE_GAP)
-            && state.core.queued() == 0
-            && state.core.begin_in_place();
+            && this.io.can_write_now()
+            && !this.has_injector()
+            && state.last_direct.is_none_or(|last| {
+                Instant::now().saturating_duration_since(last) >= DIRECT_WRITE_GAP
+            })
+            && state.core.begin_in_place(buf.len());
         if !may {
-            return Lone::Queue(state, 0, Wakeups(Vec::new()));
+            return Lone::Queue(state, 0, Wakeups(Vec::new()), false);
         }
         state.driving = true;
         drop(state);
@@ -377,7 +403,7 @@ impl Shared {
         this.release(&mut state);
         let wakeups = this.notify(&mut state);
         if written < buf.len() {
-            return Lone::Queue(state, written, wakeups);
+            return Lone::Queue(state, written, wakeups, kick);
         }
         let deliver = state.core.has_events() && this.has_consumers(&state);
         let status = state.core.status();

@@ -153,17 +153,15 @@ impl PipeWriter {
             return Err(WriteError::new(refusal.to_error(), data));
         }
         // A lone message goes out from here, straight from its buffer.
-        let (mut state, written, wakeups) =
+        let (mut state, written, wakeups, kick_anyway) =
             match Shared::write_lone(&self.shared, state, data.as_bytes()) {
                 Lone::Done(accepted) => return Ok(accepted),
-                Lone::Queue(state, written, wakeups) => (state, written, wakeups),
+                Lone::Queue(state, written, wakeups, kick) => (state, written, wakeups, kick),
             };
         let (accepted, kick) = if written > 0 {
-            // Part of it went out: the rest is queued as admitted (a copy).
-            let rest = &data.as_bytes()[written..];
-            state
-                .core
-                .accept(rest.len(), |queue| queue.push_slice(rest))
+            // Part of it went out: the rest, admitted with it, goes first (a copy), before
+            // whatever other threads queued meanwhile (W-2).
+            state.core.accept_rest_in_place(&data.as_bytes()[written..])
         } else {
             // The writer may have ended meanwhile (the write found the reader gone).
             if let Err(refusal) = state.core.admit(len) {
@@ -177,6 +175,9 @@ impl PipeWriter {
             Shared::start(&self.shared, state);
         } else {
             drop(state);
+            if kick_anyway {
+                sys::Io::kick(&self.shared);
+            }
         }
         wakeups.wake();
         Ok(accepted)

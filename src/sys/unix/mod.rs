@@ -323,6 +323,11 @@ impl Backend for Io {
     /// Closes the handle (and the twin), first restoring the flags we changed, so that a
     /// duplicate of the descriptor kept elsewhere sees its original mode again (P-3).
     fn close_handle(&self) {
+        // A waiting caller may close a writer the reactor waits for: let go of it (and of
+        // the handler it holds) now, before the descriptor goes.
+        if let Mode::Reactor { key, .. } = self.mode {
+            reactor::forget(key);
+        }
         let mut slot = self.fd_slot();
         self.deregister_locked(slot.as_ref().map(Handle::io));
         if let Some(handle) = slot.take() {
@@ -510,12 +515,19 @@ mod splice {
             flags,
         ) {
             Ok(n) => Some(Outcome::Wrote(n)),
-            Err(Errno::INVAL | Errno::NOSYS | Errno::BADF) => None,
-            Err(errno) => {
-                if errno == Errno::PIPE {
-                    signal::consume_pending_sigpipe();
-                }
+            // The pipe's own answers.
+            Err(errno @ (Errno::AGAIN | Errno::INTR | Errno::NOMEM | Errno::NOBUFS)) => {
                 Some(classify(errno.into()))
+            }
+            Err(Errno::PIPE) => {
+                signal::consume_pending_sigpipe();
+                Some(classify(Errno::PIPE.into()))
+            }
+            // Anything else may be the file's (EINVAL, ESPIPE, EIO, ...): the caller copies
+            // this step instead, which tells the file's errors from the pipe's.
+            Err(errno) => {
+                log::debug!("pipewriter: splice failed ({errno}); copying instead");
+                None
             }
         }
     }
