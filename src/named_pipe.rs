@@ -95,6 +95,10 @@ impl NamedPipeServerBuilder {
     }
 
     /// The out buffer size (what the server writes), in bytes. Default: 64 KiB.
+    ///
+    /// A [`PipeWriter`](crate::PipeWriter) on the server writes pieces of up to this size
+    /// (P-7), also when the server is outbound only and cannot read its own quota; a larger
+    /// buffer means fewer OS calls.
     pub fn out_buffer_size(mut self, bytes: u32) -> Self {
         self.out_buffer = bytes;
         self
@@ -218,7 +222,24 @@ impl NamedPipeServerBuilder {
                     context(e, format!("cannot create the pipe {path}"))
                 }
             })?;
-        Ok(NamedPipeServer { handle, path })
+        Ok(NamedPipeServer {
+            handle,
+            path,
+            known_quota: self.known_quota(),
+        })
+    }
+
+    /// The out buffer quota a server created by these settings is known to have (P-7): the
+    /// out buffer size given to `CreateNamedPipeW`, when the server writes and the instance
+    /// is the pipe's first. The documentation calls the sizes advisory: the system may round
+    /// them up to an allocation boundary, which only grants more room, so a write no larger
+    /// than the size asked for still fits (Wine keeps them exactly; `tests/windows_quota.rs`
+    /// reads them back from a handle that may). An instance added to an existing
+    /// pipe (`first_instance(false)`) may get the quotas of the pipe's first instance (Wine
+    /// does), so nothing is claimed for it; nor for a quota of 0, which no write fits.
+    fn known_quota(&self) -> Option<usize> {
+        (self.outbound && self.first_instance && self.out_buffer > 0)
+            .then_some(self.out_buffer as usize)
     }
 }
 
@@ -229,6 +250,9 @@ impl NamedPipeServerBuilder {
 pub struct NamedPipeServer {
     handle: OwnedHandle,
     path: String,
+    /// The out buffer quota, when the builder knows it (see `NamedPipeServerBuilder::known_quota`):
+    /// an outbound-only server cannot read it back.
+    known_quota: Option<usize>,
 }
 
 impl fmt::Debug for NamedPipeServer {
@@ -258,6 +282,11 @@ impl NamedPipeServer {
     /// The handle, for `IntoPipeHandle`.
     pub(crate) fn into_owned(self) -> OwnedHandle {
         self.handle
+    }
+
+    /// The out buffer quota the builder asked for, when it is known to be the pipe's (P-7).
+    pub(crate) fn known_quota(&self) -> Option<usize> {
+        self.known_quota
     }
 }
 

@@ -5,14 +5,14 @@
 use bytes::Bytes;
 
 use crate::core::Queue;
-use crate::driver::Provenance;
+use crate::driver::{PipeHandle, Provenance};
 use crate::sys::OwnedPipe;
 
 /// A handle a [`PipeWriter`](crate::PipeWriter) can take over (W-14). Implemented for the standard types users
 /// have; sealed.
 pub trait IntoPipeHandle: sealed::Sealed {
     #[doc(hidden)]
-    fn into_pipe_handle(self) -> (OwnedPipe, Provenance);
+    fn into_pipe_handle(self) -> PipeHandle;
 }
 
 pub(crate) mod sealed {
@@ -21,36 +21,42 @@ pub(crate) mod sealed {
 
 impl sealed::Sealed for std::process::ChildStdin {}
 impl IntoPipeHandle for std::process::ChildStdin {
-    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+    fn into_pipe_handle(self) -> PipeHandle {
         // Ours alone: std creates the pipe for the child's stdin (close-on-exec, so no other
         // child inherits it), gives the child only the read end, and hands no clone of the
         // write end to anyone (the type has no `try_clone`). Whoever duplicates it later
         // through `AsFd` does so knowingly.
-        (self.into(), Provenance::Exclusive)
+        PipeHandle::new(self.into(), Provenance::Exclusive)
     }
 }
 
 impl sealed::Sealed for std::io::PipeWriter {}
 impl IntoPipeHandle for std::io::PipeWriter {
-    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
+    fn into_pipe_handle(self) -> PipeHandle {
         // May be shared: std's own documentation hands `try_clone`d ends to child processes
         // (`Stdio::from`), and a clone shares the open file description, `O_NONBLOCK`
         // included (P-3). `Builder::exclusive(true)` says otherwise.
-        (self.into(), Provenance::Unknown)
+        PipeHandle::new(self.into(), Provenance::Unknown)
     }
 }
 
 impl sealed::Sealed for std::fs::File {}
 impl IntoPipeHandle for std::fs::File {
-    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
-        (self.into(), Provenance::Unknown)
+    fn into_pipe_handle(self) -> PipeHandle {
+        PipeHandle::new(self.into(), Provenance::Unknown)
     }
 }
 
 impl sealed::Sealed for crate::pipe::WriteEnd {}
 impl IntoPipeHandle for crate::pipe::WriteEnd {
-    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
-        (self.into_owned(), Provenance::Exclusive)
+    fn into_pipe_handle(self) -> PipeHandle {
+        // The crate created the pipe and knows its quota (P-7).
+        let known_quota = self.known_quota();
+        PipeHandle {
+            handle: self.into_owned(),
+            provenance: Provenance::Exclusive,
+            known_quota,
+        }
     }
 }
 
@@ -58,15 +64,21 @@ impl IntoPipeHandle for crate::pipe::WriteEnd {
 impl sealed::Sealed for crate::named_pipe::NamedPipeServer {}
 #[cfg(windows)]
 impl IntoPipeHandle for crate::named_pipe::NamedPipeServer {
-    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
-        (self.into_owned(), Provenance::Exclusive)
+    fn into_pipe_handle(self) -> PipeHandle {
+        // The builder knows the out buffer size it asked for (P-7).
+        let known_quota = self.known_quota();
+        PipeHandle {
+            handle: self.into_owned(),
+            provenance: Provenance::Exclusive,
+            known_quota,
+        }
     }
 }
 
 impl sealed::Sealed for OwnedPipe {}
 impl IntoPipeHandle for OwnedPipe {
-    fn into_pipe_handle(self) -> (OwnedPipe, Provenance) {
-        (self, Provenance::Unknown)
+    fn into_pipe_handle(self) -> PipeHandle {
+        PipeHandle::new(self, Provenance::Unknown)
     }
 }
 

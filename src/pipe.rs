@@ -190,6 +190,14 @@ impl WriteEnd {
         self.handle
     }
 
+    /// The buffer quota learnt when the pipe was created, for the writer (P-7). On Windows it
+    /// is read back from the read end, which may query it, and the pipe has the same quota in
+    /// both directions, so it is the one our (server) end writes into. `None` for a quota of
+    /// 0, which no write fits.
+    pub(crate) fn known_quota(&self) -> Option<usize> {
+        self.buffer_size.filter(|&size| size > 0)
+    }
+
     /// The pipe's buffer size in bytes, as granted by the system (see
     /// [`PipeBuilder::buffer_size`]).
     ///

@@ -16,7 +16,7 @@ use std::io;
 
 use bytes::Bytes;
 
-use super::{Provenance, Shared};
+use super::{PipeHandle, Shared};
 use crate::core::Outcome;
 use crate::sync::Arc;
 use crate::sys::OwnedPipe;
@@ -26,7 +26,16 @@ pub(crate) trait Backend: Sized + Send + Sync + std::fmt::Debug {
     /// Validates the handle and chooses how to drive it (non-blocking / overlapped, or a
     /// blocking worker thread). Must not start I/O; may get process-wide resources the writer
     /// will need (the Unix reactor), failing with the OS error when they cannot be had (W-15).
-    fn new(handle: OwnedPipe, provenance: Provenance) -> io::Result<Self>;
+    /// `pipe.known_quota` is what the pipe's creator knows of its buffer quota (P-7); a
+    /// backend that does not size its writes by the quota ignores it.
+    fn new(pipe: PipeHandle) -> io::Result<Self>;
+
+    /// The largest OS write this backend makes on its handle, when it has such a limit
+    /// (Windows: a pipe's buffer quota, W-10). The writer's core then submits no more at
+    /// once, so a submission is what one OS write gets (and what the fault seam sees).
+    fn max_write(&self) -> Option<usize> {
+        None
+    }
 
     /// Gets the writer's own I/O context (a worker thread), once its `Shared` exists; fails
     /// with the OS error when it cannot be had (W-15). After it, `kick` never fails for lack

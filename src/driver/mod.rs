@@ -69,6 +69,30 @@ pub(crate) enum Provenance {
     Unknown,
 }
 
+/// A handle as a writer receives it: the handle, where it came from, and what the code that
+/// created its pipe knows about it.
+#[derive(Debug)]
+pub(crate) struct PipeHandle {
+    pub(crate) handle: sys::OwnedPipe,
+    pub(crate) provenance: Provenance,
+    /// The pipe's buffer quota in the direction the writer writes, in bytes, when this crate
+    /// created the pipe and knows it (P-7): our end may not be allowed to read it back (an
+    /// outbound-only Windows pipe end lacks `FILE_READ_ATTRIBUTES`). `None` otherwise.
+    #[cfg_attr(not(windows), allow(dead_code))] // Only the Windows backend sizes writes by it.
+    pub(crate) known_quota: Option<usize>,
+}
+
+impl PipeHandle {
+    /// A handle whose creator told us nothing about its pipe.
+    pub(crate) fn new(handle: sys::OwnedPipe, provenance: Provenance) -> PipeHandle {
+        PipeHandle {
+            handle,
+            provenance,
+            known_quota: None,
+        }
+    }
+}
+
 /// State under the writer's one lock.
 #[derive(Debug)]
 pub(crate) struct State {

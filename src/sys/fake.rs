@@ -41,7 +41,7 @@ use bytes::Bytes;
 
 use crate::core::Outcome;
 use crate::driver::completion::{self, Completion, Submitted};
-use crate::driver::{Backend, Provenance, Shared, Step};
+use crate::driver::{Backend, PipeHandle, Shared, Step};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 pub(crate) use super::posix::errors::classify;
@@ -439,7 +439,9 @@ impl Device {
 }
 
 impl Backend for Io {
-    fn new(handle: OwnedFd, _provenance: Provenance) -> io::Result<Io> {
+    /// The simulated kernel has no quotas: provenance and known quota are ignored.
+    fn new(pipe: PipeHandle) -> io::Result<Io> {
+        let handle = pipe.handle;
         let device = NEXT.with(|next| next.borrow_mut().take()).ok_or_else(|| {
             io::Error::other("the simulated kernel: call Device::for_next_writer before build")
         })?;

@@ -196,12 +196,15 @@ impl Builder {
                 "a hard limit of 0 bytes would refuse every write",
             ));
         }
-        let (handle, mut provenance) = handle.into_pipe_handle();
+        let mut pipe = handle.into_pipe_handle();
         if self.exclusive {
-            provenance = Provenance::Exclusive;
+            pipe.provenance = Provenance::Exclusive;
         }
         self.limits.low_water = self.limits.low_water.min(self.limits.high_water);
-        let io = sys::Io::new(handle, provenance)?;
+        let io = sys::Io::new(pipe)?;
+        if let Some(limit) = io.max_write() {
+            self.limits.max_write = self.limits.max_write.min(limit.max(1));
+        }
         let shared = Arc::new(Shared::new(
             Core::new(self.limits),
             self.handler,

@@ -68,7 +68,7 @@ pub(crate) use super::posix::errors::classify;
 pub(crate) use super::posix::pipe;
 
 use crate::core::Outcome;
-use crate::driver::{Backend, Provenance, Shared};
+use crate::driver::{Backend, PipeHandle, Provenance, Shared};
 
 /// The owned handle type a writer takes over and gives back: an `OwnedFd` on Unix.
 pub type OwnedPipe = OwnedFd;
@@ -212,7 +212,14 @@ impl Io {
 }
 
 impl Backend for Io {
-    fn new(fd: OwnedFd, provenance: Provenance) -> io::Result<Io> {
+    /// The known quota is not used: `write(2)` returns the count it wrote, so the pipe's
+    /// buffer size does not bear on what `stop` hands back (Windows sizes writes by it).
+    fn new(pipe: PipeHandle) -> io::Result<Io> {
+        let PipeHandle {
+            handle: fd,
+            provenance,
+            known_quota: _,
+        } = pipe;
         let stat = rustix::fs::fstat(&fd)?;
         let file_type = FileType::from_raw_mode(stat.st_mode);
         let access = rustix::fs::fcntl_getfl(&fd)?;

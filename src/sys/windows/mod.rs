@@ -21,8 +21,16 @@
 //! writes also report progress (`Written`) while the reader is slow. The cost is more calls
 //! on pipes with small buffers. A write-only pipe handle may not be allowed to read its quota
 //! (the server end of an outbound named pipe, e.g. a `ChildStdin`, lacks
-//! `FILE_READ_ATTRIBUTES`); such pipes get 4 KiB writes, the smallest buffer in common use.
-//! `Builder::max_write_size` lowers the limit further, never raises it. Files and other
+//! `FILE_READ_ATTRIBUTES`). When this crate created the pipe, its creator passes the quota
+//! along instead (P-7, `PipeHandle::known_quota`): the write end of `pipe()` carries the
+//! quota its read end read back at creation (the pipe has the same quota both ways), and an
+//! outbound-only `NamedPipeServer` the out buffer size its builder gave `CreateNamedPipeW`
+//! (only for the pipe's first instance: an added instance may have the first one's quotas).
+//! The system may round a requested quota up to an allocation boundary, which only adds room,
+//! so a write no larger than what was asked for still fits. What the handle can read always
+//! wins over what its creator knows. Other write-only pipes get 4 KiB writes, the smallest
+//! buffer in common use. `Builder::max_write_size` lowers the limit further, never raises it;
+//! the core submits no more than the limit at once (`Backend::max_write`). Files and other
 //! handles have no such limit.
 //!
 //! # Wine
@@ -55,6 +63,12 @@
 //!   test `p7_completion_port_gets_no_packet_for_our_writes` binds a pipe to a port, sees no
 //!   packet for the writer's writes, and one for its own write without the bit. Wine also
 //!   ignores the low bits of a handle value when it looks the handle up, as Windows does.
+//! - `CreateNamedPipeW`'s buffer sizes are advisory on Windows (possibly rounded up to an
+//!   allocation boundary); Wine keeps them exactly, and its server end in an outbound-only
+//!   pipe may not read them, like Windows'. A known quota is the size asked for, which is
+//!   right for both; `tests/windows_quota.rs` reads the sizes back from a handle that may
+//!   (exact under Wine) and checks that outbound-only ends write pieces as large as their
+//!   quota, never larger.
 //! - An uncancellable synchronous write (P-7) is simulated with a fault seam, not with a
 //!   console: Wine's consoles do not block writes the way a Windows console with a selection
 //!   does. The abandonment path is the same either way.
@@ -109,7 +123,7 @@ pub(crate) use errors::classify;
 use self::overlapped::Overlapped;
 use self::worker::Worker;
 use crate::core::Outcome;
-use crate::driver::{Backend, Provenance, Shared};
+use crate::driver::{Backend, PipeHandle, Shared};
 
 /// The owned handle type a writer takes over and gives back: an `OwnedHandle` on Windows.
 pub type OwnedPipe = OwnedHandle;
@@ -143,6 +157,8 @@ pub(crate) struct Io {
     /// operation is pending (the core guarantees it), so the I/O paths use a raw copy.
     handle: Mutex<Option<OwnedHandle>>,
     mode: Mode,
+    /// The largest `WriteFile` the mode makes (see "Write size"), if limited.
+    max_write: Option<usize>,
 }
 
 impl fmt::Debug for Io {
@@ -180,32 +196,53 @@ impl Io {
 }
 
 impl Backend for Io {
-    fn new(handle: OwnedHandle, _provenance: Provenance) -> io::Result<Io> {
+    /// The provenance does not matter here (nothing about the handle is changed); the known
+    /// quota sizes the writes of a pipe end that cannot read its own (see "Write size").
+    fn new(pipe: PipeHandle) -> io::Result<Io> {
+        let PipeHandle {
+            handle,
+            provenance: _,
+            known_quota,
+        } = pipe;
         let raw = RawPipe(handle.as_raw_handle());
         check_writable(raw)?;
-        let quota = pipe_quota(raw)?;
+        let quota = pipe_quota(raw, known_quota)?;
         let worker_limit = quota.map_or(STAGING_BLOCK, |q| q.min(STAGING_BLOCK));
-        let mode = match query_mode(raw) {
+        let (mode, max_write) = match query_mode(raw) {
             Ok(flags)
                 if flags & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT) == 0 =>
             {
                 // SAFETY: `raw` is the valid handle owned by `handle`.
                 let append = unsafe { GetFileType(raw.0) } == FILE_TYPE_DISK;
                 let limit = quota.unwrap_or(usize::MAX);
-                Mode::Overlapped(Overlapped::new(raw, append, limit)?)
+                (
+                    Mode::Overlapped(Overlapped::new(raw, append, limit)?),
+                    quota,
+                )
             }
-            Ok(_) => Mode::Worker(Worker::new(raw, worker_limit)),
+            Ok(_) => (
+                Mode::Worker(Worker::new(raw, worker_limit)),
+                Some(worker_limit),
+            ),
             Err(e) => {
                 // Console handles on old Windows versions are not file objects; whatever the
                 // handle is, a blocking write is the only safe assumption.
                 log::debug!("pipewriter: cannot read the handle's mode ({e}); using a worker");
-                Mode::Worker(Worker::new(raw, worker_limit))
+                (
+                    Mode::Worker(Worker::new(raw, worker_limit)),
+                    Some(worker_limit),
+                )
             }
         };
         Ok(Io {
             handle: Mutex::new(Some(handle)),
             mode,
+            max_write,
         })
+    }
+
+    fn max_write(&self) -> Option<usize> {
+        self.max_write
     }
 
     /// Gets the writer's I/O context once it is built (W-15): the thread-pool wait was made
@@ -318,16 +355,19 @@ pub(super) fn not_our_cancel(outcome: Outcome) -> Outcome {
     }
 }
 
-/// The write size used on a pipe whose quota cannot be read: a write-only handle without
-/// `FILE_READ_ATTRIBUTES` access, such as the server end of an outbound named pipe (the
-/// standard library's `ChildStdin`). 4 KiB is the smallest buffer the common creators use
-/// (`CreatePipe`'s default), so it keeps `stop` exact for them all.
+/// The write size used on a pipe whose quota cannot be read and is not known from its
+/// creator: a write-only handle without `FILE_READ_ATTRIBUTES` access, such as the server end
+/// of an outbound named pipe that another component created (the standard library's
+/// `ChildStdin`). 4 KiB is the smallest buffer the common creators use (`CreatePipe`'s
+/// default), so it keeps `stop` exact for them all.
 const UNKNOWN_QUOTA: usize = 4096;
 
 /// The buffer quota of a pipe in the direction this end writes: the outbound buffer of a
-/// server end, the inbound buffer (the server's) of a client end; [`UNKNOWN_QUOTA`] when the
-/// handle is a pipe but may not read it. `None` for a handle that is not a pipe, or a pipe
-/// without a buffer (quota 0: every write waits for the reader anyway).
+/// server end, the inbound buffer (the server's) of a client end. When the handle is a pipe
+/// but may not read it: `known`, what the pipe's creator knows of that quota (P-7; this
+/// crate's pipes and outbound-only servers), else [`UNKNOWN_QUOTA`]. What the handle reads
+/// wins over `known`. `None` for a handle that is not a pipe, or a pipe without a buffer
+/// (quota 0: every write waits for the reader anyway).
 ///
 /// # Errors
 /// [`io::ErrorKind::InvalidInput`] for a message-mode pipe (`PIPE_TYPE_MESSAGE`, P-7): the
@@ -341,7 +381,7 @@ const UNKNOWN_QUOTA: usize = 4096;
 /// - [`GetNamedPipeInfo`](https://learn.microsoft.com/windows/win32/api/namedpipeapi/nf-namedpipeapi-getnamedpipeinfo)
 ///   (the access it needs, `PIPE_TYPE_MESSAGE`, `PIPE_SERVER_END`)
 /// - [`GetFileType`](https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getfiletype)
-fn pipe_quota(handle: RawPipe) -> io::Result<Option<usize>> {
+fn pipe_quota(handle: RawPipe, known: Option<usize>) -> io::Result<Option<usize>> {
     // SAFETY: a valid handle.
     if unsafe { GetFileType(handle.0) } != FILE_TYPE_PIPE {
         return Ok(None);
@@ -358,7 +398,7 @@ fn pipe_quota(handle: RawPipe) -> io::Result<Option<usize>> {
         )
     };
     if ok == 0 {
-        return Ok(Some(UNKNOWN_QUOTA));
+        return Ok(Some(known.unwrap_or(UNKNOWN_QUOTA)));
     }
     if flags & PIPE_TYPE_MESSAGE != 0 {
         return Err(io::Error::new(

@@ -110,15 +110,23 @@ fn p1_p2_mode_detected_from_the_handle() {
 #[test]
 fn w10_pipe_writes_limited_to_the_buffer_quota() {
     // A write-only server end cannot read its own quota (no FILE_READ_ATTRIBUTES): the
-    // conservative default applies.
+    // quota its creator knows applies (P-7), else the conservative default.
     let (server, _client) = overlapped_pipe();
+    let raw = super::RawPipe(server.as_raw_handle());
     assert_eq!(
-        super::pipe_quota(super::RawPipe(server.as_raw_handle())).unwrap(),
+        super::pipe_quota(raw, None).unwrap(),
         Some(super::UNKNOWN_QUOTA)
     );
-    // `CreatePipe`'s write end can (its requested size was 0: the default, 4 KiB).
+    assert_eq!(super::pipe_quota(raw, Some(65536)).unwrap(), Some(65536));
+    // `CreatePipe`'s write end can (its requested size was 0: the default, 4 KiB), and what
+    // it reads wins over a known value.
     let (write, _read) = anonymous_pipe();
-    let quota = super::pipe_quota(super::RawPipe(write.as_raw_handle())).unwrap();
+    let raw = super::RawPipe(write.as_raw_handle());
+    assert_eq!(
+        super::pipe_quota(raw, Some(1 << 30)).unwrap(),
+        super::pipe_quota(raw, None).unwrap()
+    );
+    let quota = super::pipe_quota(raw, None).unwrap();
     assert!(
         matches!(quota, Some(q) if q >= 1024),
         "CreatePipe quota: {quota:?}"
@@ -130,7 +138,7 @@ fn w10_pipe_writes_limited_to_the_buffer_quota() {
     )))
     .unwrap();
     assert_eq!(
-        super::pipe_quota(super::RawPipe(file.as_raw_handle())).unwrap(),
+        super::pipe_quota(super::RawPipe(file.as_raw_handle()), Some(4096)).unwrap(),
         None
     );
 }
