@@ -473,6 +473,14 @@ mod caller_drives {
 
     #[test]
     fn w16_an_in_place_write_waiting_on_a_full_pipe_ends_cleanly_on_stop_and_peer_close() {
+        if cfg!(pipewriter_force_fallback) {
+            eprintln!(
+                "SKIPPED w16_an_in_place_write_waiting_on_a_full_pipe_ends_cleanly_on_stop_and_peer_close: \
+                 the blocking fallback is forced in this run (its worker writes; the adapter queues \
+                 the whole buffer and never waits in place)"
+            );
+            return;
+        }
         use std::io::Write;
         for stopped in [true, false] {
             let (reader, end) = pipewriter::pipe().unwrap();
@@ -485,9 +493,11 @@ mod caller_drives {
             };
             wait_until_pipe_full(&writer);
             thread::sleep(Duration::from_millis(20));
+            let mut handed_back = 0;
             let (error, expected) = if stopped {
                 let unwritten = writer.stop();
                 assert!(unwritten.is_empty(), "in-place bytes are never queued");
+                handed_back = unwritten.len() as u64;
                 drop(reader);
                 (
                     blocked.join().unwrap().unwrap_err(),
@@ -501,7 +511,10 @@ mod caller_drives {
                 )
             };
             assert_eq!(error.kind(), expected, "stopped: {stopped}");
-            assert_eq!(writer.bytes_accepted(), writer.bytes_written());
+            assert_eq!(
+                writer.bytes_accepted(),
+                writer.bytes_written() + handed_back
+            );
             assert!(writer.bytes_written() < data.len() as u64);
         }
     }
