@@ -85,6 +85,8 @@ enum Mode {
         key: usize,
         /// Registered with the poller (lazily, at the first full pipe).
         registered: AtomicBool,
+        /// The most one write takes (see [`pipelined_step`]).
+        step: usize,
     },
     /// Blocking, through a worker thread of its own (P-3 fallback).
     Worker {
@@ -205,7 +207,8 @@ impl Io {
             Mode::Worker {
                 char_device: true, ..
             } => worker::write_limit(fd, bufs, limit),
-            _ => limit,
+            Mode::Reactor { step, .. } => limit.min(step),
+            Mode::Worker { .. } => limit,
         };
         write_gather(fd, bufs, limit)
     }
@@ -245,6 +248,7 @@ impl Backend for Io {
                 rustix::fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK)?;
                 restore_flags = Some(flags);
             }
+            let step = pipelined_step(fd.as_fd(), file_type);
             return Ok(Io {
                 fd: Mutex::new(Some(Handle {
                     io: fd,
@@ -253,6 +257,7 @@ impl Backend for Io {
                 mode: Mode::Reactor {
                     key: reactor::next_key(),
                     registered: AtomicBool::new(false),
+                    step,
                 },
                 restore_flags,
             });
@@ -262,6 +267,7 @@ impl Backend for Io {
         if pollable && !FORCE_WORKER {
             if let Some(twin) = twin::reopen(fd.as_fd(), &stat, file_type, access) {
                 reactor::start()?;
+                let step = pipelined_step(twin.as_fd(), file_type);
                 return Ok(Io {
                     fd: Mutex::new(Some(Handle {
                         io: twin,
@@ -270,6 +276,7 @@ impl Backend for Io {
                     mode: Mode::Reactor {
                         key: reactor::next_key(),
                         registered: AtomicBool::new(false),
+                        step,
                     },
                     restore_flags: None,
                 });
@@ -425,7 +432,14 @@ impl Backend for Io {
                 "the pipe handle was closed",
             ));
         };
-        write_slices(handle.io.as_fd(), &[IoSlice::new(buf)])
+        let step = match self.mode {
+            Mode::Reactor { step, .. } => step,
+            Mode::Worker { .. } => usize::MAX,
+        };
+        write_slices(
+            handle.io.as_fd(),
+            &[IoSlice::new(&buf[..buf.len().min(step)])],
+        )
     }
 
     /// `splice(2)` from the file's page cache into the pipe (Linux; W-18), with `SIGPIPE`
@@ -450,6 +464,23 @@ impl Drop for Io {
         // the flags we changed.
         self.close_handle();
     }
+}
+
+/// The most one non-blocking write takes on `fd`: for a Linux pipe or FIFO an eighth of its
+/// buffer (8 KiB for a default 64 KiB pipe, 128 KiB for an enlarged 1 MiB one), so that the
+/// reader drains the pipe while the writer fills it instead of the two taking turns with a
+/// full pipe; unlimited otherwise. Measured on a 2-vCPU machine, 64 KiB writes into a default
+/// pipe: 1.1 GiB/s with whole-pipe writes, 1.5–1.8 with 8–16 KiB steps (docs/bench.md).
+fn pipelined_step(fd: BorrowedFd<'_>, file_type: FileType) -> usize {
+    if file_type != FileType::Fifo {
+        return usize::MAX;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(size) = rustix::pipe::fcntl_getpipe_size(fd) {
+        return (size / 8).max(libc::PIPE_BUF);
+    }
+    let _ = fd;
+    usize::MAX
 }
 
 /// `writev` of at most `limit` bytes from `bufs`, classified (E-1).
