@@ -206,7 +206,7 @@ impl<'a> Target<'a> {
     }
 }
 
-/// A requirement of issue 7 (or an acceptance check of the performance anchors).
+/// A target a contender is held to (a ratio against a baseline of the same case).
 #[derive(Debug)]
 pub(crate) struct Check {
     pub(crate) workload: String,

@@ -39,7 +39,7 @@ use crate::aligned::AlignedBuf;
 use crate::output::{out, say};
 use crate::BenchArgs;
 
-/// The workloads of issue 7.
+/// The workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Workload {
     /// 64-byte messages into a pipe read by another thread.
