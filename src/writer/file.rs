@@ -90,6 +90,27 @@ impl PipeWriter {
     /// busy loop, however long the reader stalls). The file's position is not used on Unix
     /// (`pread`); on Windows it moves.
     ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::time::Duration;
+    ///
+    /// let path = std::env::temp_dir().join(format!("pipewriter-doc-{}", std::process::id()));
+    /// std::fs::File::create(&path)?.write_all(b"header|the file's bytes|trailer")?;
+    /// let file = std::fs::File::open(&path)?;
+    ///
+    /// let (mut reader, end) = pipewriter::pipe()?;
+    /// let writer = pipewriter::PipeWriter::new(end)?;
+    /// let reading = std::thread::spawn(move || std::io::read_to_string(&mut reader));
+    /// writer.write(&b"<"[..])?;
+    /// let n = writer.write_file(&file, 7..23, Duration::from_secs(10))?; // "the file's bytes"
+    /// writer.write(&b">"[..])?;
+    /// writer.close(Duration::from_secs(10))?;
+    /// assert_eq!(n, 16);
+    /// assert_eq!(reading.join().unwrap()?, "<the file's bytes>");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// A [`WriteFileError`] with exactly how much of the range the writer took
     /// ([`written`](WriteFileError::written); those bytes are in the pipe, or queued and then

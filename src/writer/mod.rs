@@ -295,6 +295,27 @@ impl PipeWriter {
     /// moment [`Event::Writable`](crate::Event::Writable) fires after backpressure (W-16;
     /// Python's `drain`). Returns at once when there is room already.
     ///
+    /// On Unix the waiting thread writes the queue itself meanwhile (W-16).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (mut reader, end) = pipewriter::pipe()?;
+    /// let writer = pipewriter::PipeWriter::builder().high_water(64 << 10).build(end)?;
+    /// let reading = std::thread::spawn(move || {
+    ///     let mut all = Vec::new();
+    ///     std::io::Read::read_to_end(&mut reader, &mut all)
+    /// });
+    /// for _ in 0..64 {
+    ///     if writer.write(vec![7u8; 16 << 10])?.is_above_high_water() {
+    ///         writer.wait_for_room(Duration::from_secs(10))?; // the producer's pause
+    ///     }
+    /// }
+    /// writer.close(Duration::from_secs(10))?;
+    /// assert_eq!(reading.join().unwrap()?, 64 << 14);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`io::ErrorKind::TimedOut`] when `timeout` passes first; the error a write would get
     /// when the writer can take no more writes (closed, the reader gone, failed, stopped);
