@@ -679,28 +679,9 @@ impl Core {
 
     /// Queues the part of an in-place write the OS did not take, at the head of the queue:
     /// before anything other threads queued while it was out (W-2). It was admitted with the
-    /// write; `len` bytes are accepted now.
+    /// write.
     pub(crate) fn accept_rest_in_place(&mut self, rest: &[u8]) -> (Accepted, Kick) {
-        self.queue.push_front_slice(rest);
-        self.accepted += rest.len() as u64;
-        self.events.drained = false;
-        let queued = self.queue.len();
-        if queued > self.limits.high_water {
-            self.arm_writable(self.limits.low_water);
-        }
-        let kick = if self.io == IoState::Idle {
-            self.io = IoState::Scheduled;
-            Kick::Yes
-        } else {
-            Kick::No
-        };
-        (
-            Accepted {
-                queued,
-                above_high_water: queued > self.limits.high_water,
-            },
-            kick,
-        )
+        self.accept(rest.len(), |queue| queue.push_front_slice(rest))
     }
 
     /// A transient-error delay or a writability wait is over: the backend resumes writing.

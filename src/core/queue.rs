@@ -124,23 +124,15 @@ impl Queue {
     }
 
     /// Puts a copy of `data` before everything queued (the rest of a write made in place,
-    /// W-16). Its own small chunk: it is rare.
+    /// W-16): into the staging block when nothing else is queued, else as a small chunk of its
+    /// own (it is rare).
     pub(crate) fn push_front_slice(&mut self, data: &[u8]) {
-        if data.is_empty() {
+        if self.len == 0 {
+            self.push_slice(data);
             return;
         }
         self.len += data.len();
-        if self.chunks.is_empty() && self.tail.pending() == 0 {
-            self.push_slice_counted(data);
-            return;
-        }
         self.chunks.push_front(Bytes::copy_from_slice(data));
-    }
-
-    /// [`Queue::push_slice`] without counting (the caller counted).
-    fn push_slice_counted(&mut self, data: &[u8]) {
-        self.len -= data.len();
-        self.push_slice(data);
     }
 
     /// Appends an owned buffer. Small ones are copied (W-4); a larger one is queued without
