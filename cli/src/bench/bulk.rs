@@ -2,7 +2,7 @@
 //! pipewriter (copied and not) against a blocking `write_all` loop and tokio's pipe sender.
 //! The ways of writing and the destinations here also serve the enlarged-pipe workload.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -10,7 +10,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::harness::{run_case, Contender, Metric, Report, Target};
-use super::pipes::{builder, gated_writer, join_reader, low_water, spawn_reader, Reader, LONG};
+use super::pipes::{
+    builder, gated_writer, join_reader, join_sink, low_water, spawn_reader, Reader, LONG,
+};
 use super::Plan;
 use crate::aligned::AlignedBuf;
 
@@ -85,22 +87,7 @@ impl Dest {
                 drop(w);
                 join_reader(reader, expected)
             }
-            Dest::Child(mut child) => {
-                drop(child.stdin.take());
-                let mut out = String::new();
-                if let Some(mut stdout) = child.stdout.take() {
-                    stdout.read_to_string(&mut out)?;
-                }
-                let status = child.wait()?;
-                let at = Instant::now();
-                if !status.success() || out.trim() != expected.to_string() {
-                    return Err(io::Error::other(format!(
-                        "the child reader exited with {status} after reporting {:?} bytes, expected {expected}",
-                        out.trim()
-                    )));
-                }
-                Ok(at)
-            }
+            Dest::Child(child) => join_sink(child, expected),
         }
     }
 }

@@ -4,14 +4,14 @@
 //! time and reports its count.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Instant;
 
 use super::bulk::{Source, METRICS};
 use super::harness::{run_case, Contender, Report, Target};
-use super::pipes::{builder, LONG};
+use super::pipes::{builder, join_sink, LONG};
 use super::Plan;
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -27,22 +27,14 @@ fn sink_command() -> io::Result<Command> {
     Ok(command)
 }
 
-/// Waits for the sink and checks it read exactly `expected` bytes; returns when it exited.
-fn finish(mut child: Child, expected: u64) -> io::Result<Instant> {
-    drop(child.stdin.take());
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        stdout.read_to_string(&mut out)?;
-    }
-    let status = child.wait()?;
-    let at = Instant::now();
-    if !status.success() || out.trim() != expected.to_string() {
-        return Err(io::Error::other(format!(
-            "the child reader exited with {status} after reporting {:?} bytes, expected {expected}",
-            out.trim()
-        )));
-    }
-    Ok(at)
+/// The sink with a std pipe on its stdin, and that pipe's write end.
+fn spawn_sink_piped() -> io::Result<(Child, ChildStdin)> {
+    let mut child = sink_command()?.stdin(Stdio::piped()).spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("no stdin"))?;
+    Ok((child, stdin))
 }
 
 fn gib_per_s(total: u64, start: Instant, end: Instant) -> Vec<f64> {
@@ -59,24 +51,20 @@ fn spawn_io_write(plan: &Plan, source: &Source) -> io::Result<Vec<f64>> {
         out.write_all(chunk)?;
     }
     writer.close(LONG)?;
-    let end = finish(child, count * chunk.len() as u64)?;
+    let end = join_sink(child, count * chunk.len() as u64)?;
     Ok(gib_per_s(count * chunk.len() as u64, start, end))
 }
 
 fn std_child_stdin(plan: &Plan, source: &Source) -> io::Result<Vec<f64>> {
     let chunk = source.slice();
     let count = plan.bulk_bytes / chunk.len() as u64;
-    let mut child = sink_command()?.stdin(Stdio::piped()).spawn()?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| io::Error::other("no stdin"))?;
+    let (child, mut stdin) = spawn_sink_piped()?;
     let start = Instant::now();
     for _ in 0..count {
         stdin.write_all(chunk)?;
     }
     drop(stdin);
-    let end = finish(child, count * chunk.len() as u64)?;
+    let end = join_sink(child, count * chunk.len() as u64)?;
     Ok(gib_per_s(count * chunk.len() as u64, start, end))
 }
 
@@ -116,21 +104,17 @@ fn write_file(plan: &Plan, input: &InputFile) -> io::Result<Vec<f64>> {
     let start = Instant::now();
     writer.write_file(&file, 0..input.len, LONG)?;
     writer.close(LONG)?;
-    let end = finish(child, input.len)?;
+    let end = join_sink(child, input.len)?;
     Ok(gib_per_s(input.len, start, end))
 }
 
 fn std_copy(input: &InputFile) -> io::Result<Vec<f64>> {
     let mut file = File::open(&input.path)?;
-    let mut child = sink_command()?.stdin(Stdio::piped()).spawn()?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| io::Error::other("no stdin"))?;
+    let (child, mut stdin) = spawn_sink_piped()?;
     let start = Instant::now();
     io::copy(&mut file, &mut stdin)?;
     drop(stdin);
-    let end = finish(child, input.len)?;
+    let end = join_sink(child, input.len)?;
     Ok(gib_per_s(input.len, start, end))
 }
 

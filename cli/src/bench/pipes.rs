@@ -85,6 +85,26 @@ pub(super) fn join_reader(reader: Reader, expected: u64) -> io::Result<Instant> 
     Ok(at)
 }
 
+/// Waits for a `pipewriter __sink` child (its stdin closed first) and checks it read exactly
+/// `expected` bytes; returns when it exited. The Unix workloads only (bulk, child feeding).
+#[cfg(unix)]
+pub(super) fn join_sink(mut child: std::process::Child, expected: u64) -> io::Result<Instant> {
+    drop(child.stdin.take());
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out)?;
+    }
+    let status = child.wait()?;
+    let at = Instant::now();
+    if !status.success() || out.trim() != expected.to_string() {
+        return Err(io::Error::other(format!(
+            "the child reader exited with {status} after reporting {:?} bytes, expected {expected}",
+            out.trim()
+        )));
+    }
+    Ok(at)
+}
+
 /// A fresh default pipe, and a reader thread on its read end.
 #[cfg(unix)]
 pub(super) fn pipe_to_thread() -> io::Result<(io::PipeWriter, Reader)> {
