@@ -44,7 +44,19 @@ fn throughput(reader: Reader, total: u64, start: Instant) -> io::Result<Vec<f64>
 fn pipewriter_run(plan: &Plan, total: u64, chunk: usize) -> io::Result<Vec<f64>> {
     let (r, w) = pipewriter::pipe()?;
     let reader = spawn_reader(r);
-    let (writer, gate) = gated_writer(builder(plan), w)?;
+    gated_feed(plan, w, reader, total, chunk)
+}
+
+/// `total` bytes in `chunk`-byte writes through a pipewriter on `handle`, pausing at the
+/// high-water mark until `Writable`, to `reader`.
+fn gated_feed(
+    plan: &Plan,
+    handle: impl pipewriter::IntoPipeHandle,
+    reader: Reader,
+    total: u64,
+    chunk: usize,
+) -> io::Result<Vec<f64>> {
+    let (writer, gate) = gated_writer(builder(plan), handle)?;
     let low = low_water(plan);
     let src = AlignedBuf::with_pattern(chunk);
     let start = Instant::now();
@@ -77,19 +89,7 @@ fn server_run(plan: &Plan, total: u64, duplex: bool) -> io::Result<Vec<f64>> {
         .open(&name, LONG)?;
     server.connect(LONG)?;
     let reader = spawn_reader(io::PipeReader::from(OwnedHandle::from(client)));
-    let (writer, gate) = gated_writer(builder(plan), server)?;
-    let low = low_water(plan);
-    let src = AlignedBuf::with_pattern(chunk);
-    let start = Instant::now();
-    for _ in 0..total / chunk as u64 {
-        let accepted = writer.write(&src[..]).map_err(|e| e.into_error())?;
-        if accepted.is_above_high_water() {
-            gate.wait_writable(&writer, low, LONG, || {});
-        }
-    }
-    writer.close(LONG)?;
-    drop(writer);
-    throughput(reader, total, start)
+    gated_feed(plan, server, reader, total, chunk)
 }
 
 fn blocking_run(total: u64, chunk: usize) -> io::Result<Vec<f64>> {
