@@ -43,6 +43,33 @@ fn in_child(inherited: &PipeWriter, receiver: &pipewriter::EventReceiver) {
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(inherited.stop().is_empty(), "the queue is the parent's");
 
+    // Nor do the writes made from the caller's thread (W-16 … W-18) or the exit flush (W-20):
+    // the parent's writer, whose pipe is full, is neither written nor waited for.
+    use std::io::Write;
+    let start = Instant::now();
+    assert!(inherited.blocking().write(b"in place?").is_err());
+    let mut front = inherited.blocking().buffered();
+    assert!(front.write(b"gathered").is_ok(), "the front only gathers");
+    assert!(
+        front.flush().is_err(),
+        "W-15: handing the block over refuses"
+    );
+    drop(front.into_unflushed());
+    let file = std::fs::File::open("/proc/self/exe").unwrap();
+    assert!(inherited
+        .write_file(&file, 0..1024, Duration::from_secs(10))
+        .is_err());
+    let report = pipewriter::flush_all(Duration::from_secs(10));
+    assert_eq!(
+        report.bytes_unwritten(),
+        0,
+        "W-20: the parent's queue is not the child's"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "W-15: a write from the caller's thread or the exit flush waited in the child"
+    );
+
     // A new writer in the child works.
     util::assert_a_new_writer_delivers(
         &pattern(44, 1 << 20),
